@@ -1,0 +1,385 @@
+"""Dataclass schemas for every config group, registered in Hydra's ConfigStore.
+
+Each YAML option in ``conf/<group>/`` extends ``base_<name>`` from here, so a misspelled key or a wrong type fails
+at composition. Cross-field checks that Hydra cannot express live in :func:`validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+# ---------------------------------------------------------------------------------------------------------------
+# objective
+
+
+@dataclass
+class ObjectiveConfig:
+    """Which loss to train with; hyperparameters are read from the root keys alpha/beta/gamma by interpolation."""
+
+    name: str = MISSING
+
+
+@dataclass
+class SFTObjectiveConfig(ObjectiveConfig):
+    name: str = "sft"
+
+
+@dataclass
+class DPOObjectiveConfig(ObjectiveConfig):
+    name: str = "dpo"
+    beta: float = MISSING
+
+
+@dataclass
+class SimPOObjectiveConfig(ObjectiveConfig):
+    name: str = "simpo"
+    beta: float = MISSING
+    gamma: float = MISSING
+
+
+@dataclass
+class REDIObjectiveConfig(ObjectiveConfig):
+    name: str = "redi"
+    alpha: float = MISSING
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# model
+
+
+@dataclass
+class TinyArchConfig:
+    """Shape of the Qwen2-architecture model built from scratch when ``model.base`` is null."""
+
+    hidden_size: int = 128
+    num_hidden_layers: int = 3
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 384
+    max_position_embeddings: int = 512
+    rope_theta: float = 10000.0
+    vocab_size: int = 512  # size the tokenizer trained on the data is asked for
+
+
+@dataclass
+class ModelConfig:
+    """The policy: where its weights come from and how it runs.
+
+    base: hub id or local path of the model stage 1 starts from; null builds the tiny model from ``arch``.
+    init_from: where preference objectives start: "stage1" (build or reuse the cached stage-1 SFT model from the
+      ``stage1`` block), a stage-1 run directory, a local Hugging Face model directory, or a hub id.
+    """
+
+    base: str | None = None
+    init_from: str = "stage1"
+    revision: str | None = None
+    tokenizer: str | None = None  # defaults to the model's own tokenizer
+    arch: TinyArchConfig = field(default_factory=TinyArchConfig)
+    chat_template: str = (
+        "chatml_think"  # a name from redi.chat_templates, or "model" to keep the tokenizer's own
+    )
+    dtype: str = "float32"  # float32 | bfloat16 | float16
+    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
+    gradient_checkpointing: bool = False
+    rope_theta: float | None = None  # the paper raises Qwen2.5-Math's to 300000 before training
+    max_position_embeddings: int | None = None  # and max positions to 32768
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data
+
+
+@dataclass
+class SyntheticTeacherConfig:
+    """The embedded teacher: arithmetic problems, 2-4 traces each, with realistic mistakes (see redi.data.synthetic)."""
+
+    num_problems: int = 6000
+    num_eval_problems: int = 300
+    min_traces: int = 2
+    max_traces: int = 4
+    difficulty: float = 0.5  # 0 = easiest, 1 = hardest
+    error_rate: float = 0.35  # mean probability that one trace contains a mistake
+    error_concentration: float = (
+        1.0  # 0 = same error rate on every problem; 1 = rate grows with the problem's hardness
+    )
+    word_problem_rate: float = 0.2  # share of problems phrased as a short story instead of an expression
+    heldout_buckets: int = (
+        20  # an expression is held out (evaluation only) when its hash falls in 1 of this many
+    )
+    # relative weights of the error types when a trace has a mistake
+    error_types: dict[str, float] = field(
+        default_factory=lambda: {
+            "dropped_carry": 1.0,
+            "sign_slip": 1.0,
+            "wrong_precedence": 1.0,
+            "dropped_term": 1.0,
+            "stop_early": 0.5,
+            "truncated": 0.5,
+        }
+    )
+    seed: int = 1234
+
+
+@dataclass
+class BuilderConfig:
+    """The paper's rules turning teacher traces into D_SFT and D_Pref (redi.data.builder)."""
+
+    require_valid: bool = True  # keep problem_is_valid == "yes" when the column exists
+    drop_sources: list[str] = field(default_factory=lambda: ["cn_k12"])
+    shuffle_seed: int = 42
+    verifiers: str = "both"  # both | math_verify | llama
+    null_verdict: str = "other"  # how a null llama verdict counts: other (use math-verify's) | incorrect
+    require_complete: bool = False  # keep only traces with is_reasoning_complete
+    max_prompt_tokens: int = 800
+    max_response_tokens: int = 19000
+    decontaminate: bool = True
+    decontamination_ngram: int = 8
+    max_rows: int | None = None  # take at most this many rows of the source (after loading), for quick runs
+
+
+@dataclass
+class DataConfig:
+    """Where teacher traces come from, how they become training rows and how rows become batches."""
+
+    source: str = "synthetic"  # synthetic | hub | local
+    hub_id: str | None = None
+    hub_config: str | None = None
+    hub_revision: str | None = (
+        None  # a commit or tag of the hub dataset; pins what the build cache is keyed by
+    )
+    split: str = "train"
+    path: str | None = None  # local jsonl / json / parquet for source=local
+    column_map: dict[str, str] = field(default_factory=dict)  # dataset column -> Open-R1 name
+    synthetic: SyntheticTeacherConfig = field(default_factory=SyntheticTeacherConfig)
+    builder: BuilderConfig = field(default_factory=BuilderConfig)
+    prompt_template: str = "{problem}"  # the user turn; the paper trains on the raw problem text
+    max_length: int = 1024  # prompt + response tokens; longer rows are truncated
+    truncation: str = "keep_end"  # keep_end (the paper) | keep_start | drop
+    batching: str = "grouped"  # grouped (by length in a shuffled window) | random | token_budget
+    group_window: int = 64  # batches per shuffled window when grouping by length
+    max_tokens_per_batch: int | None = None  # for batching=token_budget
+    num_workers: int = 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# trainer
+
+
+@dataclass
+class CollapseConfig:
+    """The paper's collapse: chosen and rejected log-probs fall fast together while accuracy drops.
+
+    Collapsed when, averaged over the last ``window`` steps, both per-token log-probs are more than ``logp_drop``
+    nats below their average over the first ``window`` steps, and (if ``require_accuracy_drop``) the latest
+    evaluation is more than ``accuracy_drop`` below the best so far.
+    """
+
+    enabled: bool = True
+    window: int = 5
+    logp_drop: float = 1.0
+    require_accuracy_drop: bool = True
+    accuracy_drop: float = 0.05
+    stop: bool = True
+
+
+@dataclass
+class TrainerConfig:
+    """One explicit loop: AdamW, warmup then linear decay, accumulation, clipping, checkpoints, resume."""
+
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 caps the number of optimizer steps
+    micro_batch_size: int = 32  # per device
+    grad_accum_steps: int = 1  # global batch = micro_batch_size * grad_accum_steps * world_size
+    warmup_ratio: float = 0.1
+    weight_decay: float = 1e-4
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 1.0
+    scheduler: str = "linear"  # any name transformers.get_scheduler knows
+    log_every: int = 1
+    save_every: int = 50
+    keep_checkpoints: int = 2
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16
+    threads: int | None = None  # torch intra-op threads on CPU; null leaves torch's default
+    track_update_norm: bool = True
+    progress_bar: bool = True
+    distributed: str = "auto"  # auto (ddp when world size > 1) | ddp | fsdp
+    collapse: CollapseConfig = field(default_factory=CollapseConfig)
+
+
+@dataclass
+class StageOneConfig:
+    """How the stage-1 SFT model is built when ``model.init_from`` is "stage1" (cached by what determines it)."""
+
+    lr: float = 2e-3
+    epochs: float = 3.0
+    micro_batch_size: int = 64
+    grad_accum_steps: int = 1
+    warmup_ratio: float = 0.05
+    weight_decay: float = 1e-4
+    seed: int = 42
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# eval
+
+
+@dataclass
+class BenchmarkConfig:
+    """One benchmark: a hub id or a local file (JSON array or jsonl), or the synthetic teacher's held-out split."""
+
+    source: str = "local"  # local | hub | synthetic
+    path: str | None = None
+    hub_id: str | None = None
+    hub_config: str | None = None
+    split: str = "test"
+    problem_key: str = "problem"
+    answer_key: str = "answer"
+    solution_key: str | None = "solution"  # used when the answer only appears as \boxed{} in the solution
+    limit: int | None = None  # evaluate the first N problems only
+    id_key: str | None = (
+        None  # column naming each problem; null = the first of unique_id/id/idx present, else the row
+    )
+
+
+@dataclass
+class GraderConfig:
+    """Answer extraction and equivalence (Math-Verify) with a wall-clock limit per sample."""
+
+    timeout_s: float = 5.0
+    workers: int = 2
+    extraction: str = "boxed"  # boxed (last \boxed{}) | latex_expr (Math-Verify's default extraction)
+    float_rounding: int = 6
+    numeric_precision: int = 15
+    strict: bool = True
+    allow_set_relation_comp: bool = False
+    gold_format: str = (
+        "answer"  # answer (a bare gold expression, parsed as \boxed{gold}) | text (parsed like a prediction)
+    )
+    fast_path: bool = (
+        True  # accept normalised string equality of extracted answer and gold without Math-Verify
+    )
+    max_answer_chars: int | None = (
+        10000  # longer extracted answers score incorrect without parsing; null = no cap
+    )
+    start_method: str = "forkserver"  # how worker processes start: forkserver | spawn | fork
+
+
+@dataclass
+class EvalConfig:
+    """Sampled pass@1 over k samples with standard error (the paper's protocol)."""
+
+    benchmarks: dict[str, BenchmarkConfig] = field(default_factory=dict)
+    engine: str = "hf"  # hf | vllm
+    num_samples: int = 4
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 256
+    batch_size: int = 64
+    seed: int = 0
+    every_n_steps: int = 0  # 0 = no evaluation during training
+    at_start: bool = True  # evaluate the starting model (step 0) of a preference run
+    at_end: bool = True
+    prompt_template: str = "{problem}"
+    pass_at_k: list[int] = field(default_factory=lambda: [1])
+    vllm_gpu_memory_utilization: float = 0.8
+    vllm_tensor_parallel_size: int = 1
+    grader: GraderConfig = field(default_factory=GraderConfig)
+    progress_bar: bool = True  # tqdm bars for generation and grading
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# logger, experiment, sweep, paths
+
+
+@dataclass
+class LoggerConfig:
+    """W&B and the run directory's metrics.jsonl; mode null = WANDB_MODE, else online with credentials, else offline."""
+
+    wandb_mode: str | None = None  # online | offline | disabled
+    project: str = "redi"
+    entity: str | None = None
+    group: str | None = None  # defaults to the sweep's name
+    tags: list[str] = field(default_factory=list)
+    name: str | None = None
+
+
+@dataclass
+class ExperimentConfig:
+    """A named set of overrides (an ``experiment/*.yaml`` file), recorded with the run."""
+
+    name: str = "default"
+    description: str = ""
+
+
+@dataclass
+class SweepConfig:
+    """A named sweep (a ``sweep/*.yaml`` file); its name is the W&B group and the sweep directory."""
+
+    name: str = "${now:%Y-%m-%d_%H-%M-%S}"
+    description: str = ""
+
+
+@dataclass
+class PathsConfig:
+    runs_dir: str = "runs"
+    cache_dir: str = "${oc.env:REDI_CACHE_DIR,.cache/redi}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# root
+
+
+ROOT_HYPERPARAMETERS = ("alpha", "beta", "gamma")
+
+
+@dataclass
+class Config:
+    """The composed configuration of one run."""
+
+    objective: Any = MISSING
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    stage1: StageOneConfig = field(default_factory=StageOneConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    # root keys so sweeps read as in the paper; each objective reads the ones it uses by interpolation
+    alpha: float | None = None
+    beta: float | None = None
+    gamma: float | None = None
+    lr: float = 1e-4
+    seed: int = 42
+    mode: str = "train"  # train (then evaluate) | eval (evaluate init_from / a run directory only)
+
+
+def register_configs() -> None:
+    """Put every schema into Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    for name, node in {
+        "sft": SFTObjectiveConfig,
+        "dpo": DPOObjectiveConfig,
+        "simpo": SimPOObjectiveConfig,
+        "redi": REDIObjectiveConfig,
+    }.items():
+        cs.store(group="schema/objective", name=name, node=node)
+    for group, node in {
+        "model": ModelConfig,
+        "data": DataConfig,
+        "trainer": TrainerConfig,
+        "eval": EvalConfig,
+        "logger": LoggerConfig,
+        "experiment": ExperimentConfig,
+        "sweep": SweepConfig,
+    }.items():
+        cs.store(group=group, name=f"base_{group}", node=node)

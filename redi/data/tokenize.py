@@ -1,0 +1,162 @@
+"""Rows of text -> token ids through the chat template, with the loss on the assistant turn only.
+
+The prompt is the chat-formatted user turn with the generation prompt (for ``chatml_think`` it ends in
+"<think>\\n", so a trace's own leading "<think>\\n" is dropped); the response is the trace followed by the
+end-of-turn token, which is the sequence's EOS and counts in |y|. Prompt and response are tokenised separately,
+exactly as generation sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from redi.chat_templates import ASSISTANT_PREFIX
+from redi.logprobs import TokenBatch
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One sequence: ids = prompt + response (+ EOS); response tokens are ids[response_start:]."""
+
+    ids: list[int]
+    response_start: int
+    truncated: bool
+
+    @property
+    def response_length(self) -> int:
+        return len(self.ids) - self.response_start
+
+
+@dataclass(frozen=True)
+class TokenizationSettings:
+    prompt_template: str
+    max_length: int
+    truncation: str  # keep_end | keep_start | drop
+    chat_template: str
+
+
+def format_prompt(tokenizer, problem: str, settings: TokenizationSettings) -> str:
+    """The chat-formatted prompt text, ending with the assistant prefix the model continues from."""
+    user = settings.prompt_template.format(problem=problem)
+    return tokenizer.apply_chat_template([{"role": "user", "content": user}], add_generation_prompt=True,
+                                         tokenize=False)
+
+
+def _strip_think(response: str, chat_template: str) -> str:
+    prefix = ASSISTANT_PREFIX.get(chat_template, "")
+    if prefix.endswith("<think>\n") and response.startswith("<think>"):
+        return response[len("<think>"):].lstrip("\n")
+    return response
+
+
+def eos_token_id(tokenizer) -> int:
+    """The end-of-turn token that closes every response."""
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if eos is None or eos == tokenizer.unk_token_id:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("tokenizer has neither <|im_end|> nor an eos_token")
+    return int(eos)
+
+
+def encode(prompt_ids: list[int], response_ids: list[int], settings: TokenizationSettings) -> Encoded | None:
+    """Join prompt and response ids and apply the length limit; None when truncation=drop and it is too long."""
+    ids = prompt_ids + response_ids
+    start = len(prompt_ids)
+    if len(ids) <= settings.max_length:
+        return Encoded(ids, start, False)
+    if settings.truncation == "drop":
+        return None
+    if settings.truncation == "keep_start":
+        return Encoded(ids[: settings.max_length], min(start, settings.max_length - 1), True)
+    if settings.truncation == "keep_end":
+        cut = len(ids) - settings.max_length
+        # keep at least one prompt token so the first response token has a context
+        cut = min(cut, len(ids) - 2)
+        return Encoded(ids[cut:], max(start - cut, 1), True)
+    raise ValueError(f"data.truncation={settings.truncation!r}: expected keep_end, keep_start or drop")
+
+
+class Encoder:
+    """Tokenise problems and traces for one tokenizer and one set of settings."""
+
+    def __init__(self, tokenizer, settings: TokenizationSettings) -> None:
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.eos_id = eos_token_id(tokenizer)
+
+    def prompt_ids(self, problems: Sequence[str]) -> list[list[int]]:
+        texts = [format_prompt(self.tokenizer, p, self.settings) for p in problems]
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def response_ids(self, responses: Sequence[str]) -> list[list[int]]:
+        texts = [_strip_think(r, self.settings.chat_template) for r in responses]
+        return [ids + [self.eos_id] for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def count_prompt_tokens(self, problems: list[str]) -> list[int]:
+        return [len(x) for x in self.prompt_ids(problems)]
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(x) for x in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+
+@dataclass
+class EncodedRows:
+    """Encoded training rows: singles (SFT) or pairs; ``lengths`` is what batching groups by."""
+
+    chosen: list[Encoded]
+    rejected: list[Encoded] | None
+    lengths: list[int]
+    dropped: int
+    truncated: int
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+
+def encode_rows(encoder: Encoder, problems: list[str], chosen: list[str], rejected: list[str] | None) -> EncodedRows:
+    """Encode SFT rows (rejected None) or preference pairs, dropping or truncating over-long ones as configured."""
+    prompts = encoder.prompt_ids(problems)
+    chosen_ids = encoder.response_ids(chosen)
+    rejected_ids = encoder.response_ids(rejected) if rejected is not None else None
+    out_c: list[Encoded] = []
+    out_r: list[Encoded] = []
+    lengths: list[int] = []
+    dropped = truncated = 0
+    for i, p in enumerate(prompts):
+        c = encode(p, chosen_ids[i], encoder.settings)
+        r = encode(p, rejected_ids[i], encoder.settings) if rejected_ids is not None else None
+        if c is None or (rejected_ids is not None and r is None):
+            dropped += 1
+            continue
+        truncated += int(c.truncated or (r is not None and r.truncated))
+        out_c.append(c)
+        if r is not None:
+            out_r.append(r)
+        lengths.append(len(c.ids) + (len(r.ids) if r is not None else 0))
+    return EncodedRows(out_c, out_r if rejected_ids is not None else None, lengths, dropped, truncated)
+
+
+def collate(sequences: Sequence[Encoded], pad_id: int, num_pairs: int | None = None) -> TokenBatch:
+    """Right-pad sequences into a TokenBatch; for pairs pass chosen then rejected and num_pairs = B."""
+    width = max(len(s.ids) for s in sequences)
+    n = len(sequences)
+    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((n, width), dtype=torch.long)
+    response = torch.zeros((n, width), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        input_ids[i, : len(s.ids)] = torch.tensor(s.ids, dtype=torch.long)
+        attention[i, : len(s.ids)] = 1
+        response[i, s.response_start : len(s.ids)] = 1
+    return TokenBatch(input_ids, attention, response, num_pairs)
+
+
+def collate_rows(rows: EncodedRows, indices: Sequence[int], pad_id: int) -> TokenBatch:
+    """The batch of the given row indices: chosen only, or chosen then rejected (one concatenated forward)."""
+    if rows.rejected is None:
+        return collate([rows.chosen[i] for i in indices], pad_id)
+    seqs = [rows.chosen[i] for i in indices] + [rows.rejected[i] for i in indices]
+    return collate(seqs, pad_id, num_pairs=len(indices))

@@ -1,0 +1,75 @@
+"""The one place that turns model outputs into per-sequence log-probs.
+
+Chosen and rejected sequences go through the model in one concatenated forward (2B rows), so both see the same
+weights, the same padding and one kernel launch; only response tokens count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from redi.objectives.base import SequenceLogps
+
+
+@dataclass
+class TokenBatch:
+    """A padded batch of N sequences.
+
+    input_ids, attention_mask, response_mask: (N, T). response_mask marks the tokens scored by the loss
+    (the assistant turn, EOS included). For pairs N = 2B: rows [0, B) chosen, rows [B, 2B) rejected.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    response_mask: torch.Tensor
+    num_pairs: int | None = None  # B when the batch holds pairs
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        return TokenBatch(
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            self.response_mask.to(device),
+            self.num_pairs,
+        )
+
+    @property
+    def num_tokens(self) -> int:
+        """Non-padding tokens in the batch."""
+        return int(self.attention_mask.sum())
+
+
+def token_logps(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """Log-prob of each next token: (N, T, V) logits and (N, T) ids -> (N, T-1) log p(ids[:, t+1] | ids[:, :t+1]).
+
+    Computed row by row as gathered logit minus logsumexp, so no (N, T, V) log-softmax is materialised.
+    """
+    targets = input_ids[:, 1:]
+    out = torch.empty(targets.shape, dtype=torch.float32, device=logits.device)
+    for i in range(logits.shape[0]):
+        row = logits[i, :-1].float()
+        out[i] = row.gather(-1, targets[i].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(row, dim=-1)
+    return out
+
+
+def sequence_logps(model: torch.nn.Module, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed response log-probs (N,) and response lengths (N,) of every row of ``batch``."""
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
+    per_token = token_logps(logits, batch.input_ids)
+    mask = batch.response_mask[:, 1:].to(per_token.dtype)
+    return (per_token * mask).sum(-1), batch.response_mask[:, 1:].sum(-1).clamp(min=1)
+
+
+def policy_logps(model: torch.nn.Module, batch: TokenBatch) -> SequenceLogps:
+    """Run the model once on a (possibly concatenated) batch and split chosen from rejected."""
+    logps, lengths = sequence_logps(model, batch)
+    if batch.num_pairs is None:
+        return SequenceLogps(chosen_logps=logps, chosen_lengths=lengths)
+    b = batch.num_pairs
+    return SequenceLogps(
+        chosen_logps=logps[:b],
+        chosen_lengths=lengths[:b],
+        rejected_logps=logps[b:],
+        rejected_lengths=lengths[b:],
+    )

@@ -1,0 +1,172 @@
+"""Load or build the policy and its tokenizer: a hub id, a local directory, a stage-1 run, or the tiny default."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+
+from redi.chat_templates import END_OF_TURN, get_template
+from redi.config import ModelConfig, TinyArchConfig
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+class ModelSourceError(ValueError):
+    """init_from / base names something that cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where weights come from: kind is "dir" (a Hugging Face model directory) or "hub" (a hub id)."""
+
+    kind: str
+    location: str
+
+    def __str__(self) -> str:
+        return self.location
+
+
+def resolve_source(value: str, key: str) -> ModelSource:
+    """Classify a hub id / local directory / run directory, failing fast (naming ``key``) on a missing path.
+
+    A run directory (holding status.json and model/) resolves to its model/ directory and must be completed.
+    """
+    path = Path(os.path.expanduser(value))
+    looks_local = value.startswith((".", "/", "~")) or path.exists() or not _HUB_ID.match(value)
+    if not looks_local:
+        return ModelSource("hub", value)
+    if not path.exists():
+        raise ModelSourceError(
+            f"{key}: local path {value!r} does not exist (and it is not a hub id like org/name)"
+        )
+    if (path / "status.json").exists():
+        status = json.loads((path / "status.json").read_text())
+        if not (path / "model").is_dir():
+            raise ModelSourceError(
+                f"{key}: run directory {value!r} has no model/ (its state is {status.get('state')!r}); "
+                "finish that run first"
+            )
+        path = path / "model"
+    if not (path / "config.json").exists():
+        raise ModelSourceError(f"{key}: {str(path)!r} is not a Hugging Face model directory (no config.json)")
+    return ModelSource("dir", str(path.resolve()))
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int, chat_template: str) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on ``texts`` with ChatML special tokens and the named chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=END_OF_TURN, pad_token="<|endoftext|>", bos_token=None, unk_token=None
+    )
+    wrapped.chat_template = get_template(chat_template)
+    return wrapped
+
+
+def build_tiny_model(arch: TinyArchConfig, tokenizer, seed: int) -> Qwen2ForCausalLM:
+    """A freshly initialised Qwen2-architecture model sized by ``arch`` (deterministic given ``seed``)."""
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=arch.hidden_size,
+        num_hidden_layers=arch.num_hidden_layers,
+        num_attention_heads=arch.num_attention_heads,
+        num_key_value_heads=arch.num_key_value_heads,
+        intermediate_size=arch.intermediate_size,
+        max_position_embeddings=arch.max_position_embeddings,
+        rope_theta=arch.rope_theta,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.convert_tokens_to_ids(END_OF_TURN),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = config.eos_token_id
+    model.generation_config.pad_token_id = config.pad_token_id
+    return model
+
+
+def load_tokenizer(source: ModelSource, cfg: ModelConfig):
+    """The source's tokenizer (or cfg.tokenizer), with the configured chat template and a pad token."""
+    tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or source.location, revision=cfg.revision)
+    if cfg.chat_template != "model":
+        tokenizer.chat_template = get_template(cfg.chat_template)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(source: ModelSource, cfg: ModelConfig, device: torch.device):
+    """Load a causal LM with the configured dtype and attention, applying the paper's RoPE/position overrides."""
+    kwargs = {}
+    if cfg.rope_theta is not None:
+        kwargs["rope_theta"] = cfg.rope_theta
+    if cfg.max_position_embeddings is not None:
+        kwargs["max_position_embeddings"] = cfg.max_position_embeddings
+    model = AutoModelForCausalLM.from_pretrained(
+        source.location,
+        revision=cfg.revision,
+        dtype=DTYPES[cfg.dtype],
+        attn_implementation=cfg.attn_implementation,
+        **kwargs,
+    )
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model.to(device)
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A string that changes when tokenisation could change (vocabulary, merges, chat template)."""
+    import hashlib
+
+    state = (
+        tokenizer.backend_tokenizer.to_str() if hasattr(tokenizer, "backend_tokenizer") else str(tokenizer)
+    )
+    return hashlib.sha256((state + str(tokenizer.chat_template)).encode()).hexdigest()[:16]
+
+
+def save_model(model, tokenizer, target: Path) -> None:
+    """Write model + tokenizer in Hugging Face format to ``target`` atomically (tmp dir, then rename)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    unwrapped = getattr(model, "module", model)
+    unwrapped.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        tmp.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(target)

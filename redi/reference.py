@@ -1,0 +1,99 @@
+"""Reference log-probs for DPO: computed once with the starting (stage-1) model, stored on disk, reused.
+
+The key is what determines them: the reference weights, the token ids of every pair, and the code version. All
+members of a sweep over beta or lr share one file; the reference model is never held while the policy trains
+(the starting model computes them, then becomes the policy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from redi.cache import content_key, exclusive, file_digest
+from redi.data.tokenize import EncodedRows, collate_rows
+from redi.distributed import DistEnv, all_reduce_sum, barrier, broadcast_flag
+from redi.logprobs import sequence_logps
+from redi.model import ModelSource
+
+log = logging.getLogger(__name__)
+VERSION = 1
+
+
+def weights_fingerprint(source: ModelSource) -> str:
+    if source.kind == "hub":
+        return f"hub:{source.location}"
+    files = list(Path(source.location).glob("*.safetensors")) or list(Path(source.location).glob("*.bin"))
+    return file_digest(files)
+
+
+def rows_fingerprint(rows: EncodedRows) -> str:
+    h = hashlib.sha256()
+    for seqs in (rows.chosen, rows.rejected or []):
+        for s in seqs:
+            h.update(len(s.ids).to_bytes(4, "little"))
+            h.update(s.response_start.to_bytes(4, "little"))
+            h.update(torch.tensor(s.ids, dtype=torch.int64).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@torch.no_grad()
+def compute_reference_logps(
+    model: torch.nn.Module, rows: EncodedRows, pad_id: int, batch_size: int, env: DistEnv
+) -> torch.Tensor:
+    """(N, 2) summed log-probs of (chosen, rejected) under ``model``; ranks split the rows and sum the shards."""
+    was_training = model.training
+    model.eval()
+    out = torch.zeros(len(rows), 2, dtype=torch.float64)
+    mine = list(range(env.rank, len(rows), env.world_size))
+    for start in range(0, len(mine), batch_size):
+        idx = mine[start : start + batch_size]
+        batch = collate_rows(rows, idx, pad_id).to(env.device)
+        logps, _ = sequence_logps(model, batch)
+        b = len(idx)
+        out[idx, 0] = logps[:b].double().cpu()
+        out[idx, 1] = logps[b:].double().cpu()
+    model.train(was_training)
+    return all_reduce_sum(out, env).float()
+
+
+def cached_reference_logps(
+    model: torch.nn.Module,
+    source: ModelSource,
+    rows: EncodedRows,
+    pad_id: int,
+    batch_size: int,
+    cache_dir: Path,
+    env: DistEnv,
+) -> torch.Tensor:
+    """Load the reference log-probs for (weights, rows) from the cache, computing and storing them once."""
+    key = content_key(VERSION, weights_fingerprint(source), rows_fingerprint(rows))
+    path = Path(cache_dir) / "reference_logps" / f"{key}.pt"
+    with contextlib.ExitStack() as stack:
+        if env.is_main:  # one lock holder per job; the other ranks follow rank 0's decision
+            stack.enter_context(exclusive(path.with_suffix(".lock"), f"reference log-probs {key}"))
+        if broadcast_flag(env.is_main and not path.exists(), env):
+            t0 = time.perf_counter()
+            ref = compute_reference_logps(model, rows, pad_id, batch_size, env)
+            if env.is_main:
+                tmp = path.with_suffix(".tmp")
+                torch.save(ref, tmp)
+                tmp.replace(path)
+                log.info(
+                    "reference log-probs: computed for %d pairs in %.1fs -> %s",
+                    len(rows),
+                    time.perf_counter() - t0,
+                    path,
+                )
+        elif env.is_main:
+            log.info("reference log-probs: reused %s (%d pairs)", path, len(rows))
+        barrier(env)
+    ref = torch.load(path)
+    if ref.shape != (len(rows), 2):
+        raise RuntimeError(f"{path}: holds {tuple(ref.shape)} log-probs for {len(rows)} pairs; delete it")
+    return ref

@@ -1,0 +1,104 @@
+"""The entry point: ``python -m redi.run [overrides]`` trains and evaluates one configuration (``-m`` sweeps).
+
+Hydra composes the config from conf/; this module converts it, calls the pipeline and prints a summary.
+In a multirun a failed member is recorded (status.json "failed") and the sweep goes on; a single run re-raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from redi.config import register_configs
+
+log = logging.getLogger("redi")
+
+register_configs()
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors in the user's input: reported as one line naming the key, with no traceback."""
+    from redi.data.openr1 import DataError
+    from redi.model import ModelSourceError
+    from redi.objectives import ObjectiveConfigError
+    from redi.validate import ConfigError
+
+    return (ConfigError, ModelSourceError, ObjectiveConfigError, DataError)
+
+
+OmegaConf.register_new_resolver("redi_dirname", lambda s: s or "default", replace=True)
+
+
+def format_summary(result, cfg: DictConfig) -> str:
+    """The short report printed at the end of a run."""
+    from redi.pipeline import RunResult
+
+    assert isinstance(result, RunResult)
+    lines = [
+        f"redi: {cfg.objective.name} run {result.state}"
+        + (" (already finished earlier)" if result.skipped else "")
+        + (f" in {result.seconds:.0f}s" if result.seconds else "")
+    ]
+
+    def acc(metrics: dict[str, float]) -> str:
+        parts = []
+        for key, value in sorted(metrics.items()):
+            if key.endswith("/pass@1"):
+                sem = metrics.get(key + "_sem")
+                bench = key.split("/")[1]
+                parts.append(f"{bench} {value:.3f}" + (f" ± {sem:.3f}" if sem is not None else ""))
+        return ", ".join(parts) or "not evaluated"
+
+    if result.start_metrics:
+        lines.append(f"  accuracy of the starting model (pass@1, step 0): {acc(result.start_metrics)}")
+    lines.append(f"  accuracy of the result (pass@1, step {result.step}): {acc(result.final_metrics)}")
+    lines.append(f"  status: {result.state}" + (f" ({result.reason})" if result.reason else ""))
+    lines.append(f"  run directory: {result.run_dir}")
+    lines.append(f"  W&B: {result.wandb or 'off'}")
+    return "\n".join(lines)
+
+
+def _failed(run_dir: Path, error: Exception) -> dict:
+    """Record a failed sweep member (status.json) and let the sweep go on."""
+    from redi.status import Status
+
+    reason = f"{type(error).__name__}: {error}"
+    log.error("run %s failed: %s (the sweep goes on)", run_dir, reason)
+    status = Status(run_dir)
+    if status.state != "failed":
+        status.update(state="failed", reason=reason)
+    return {"state": "failed", "run_dir": str(run_dir), "reason": reason}
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> dict | None:
+    from redi.pipeline import run
+
+    user_errors = _user_errors()
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    try:
+        result = run(cfg, run_dir)
+    except user_errors as e:
+        if multirun:
+            return _failed(run_dir, e)
+        print(f"redi: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except Exception as e:
+        if not multirun:
+            raise
+        return _failed(run_dir, e)
+    summary = format_summary(result, cfg)
+    print(summary, flush=True)
+    return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}
+
+
+if __name__ == "__main__":
+    main()
