@@ -216,7 +216,13 @@ def make_evaluator(cfg: DictConfig, tokenizer, run_dir: Path):
     from redi.eval.evaluate import evaluate
 
     def _evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
-        return evaluate(model, tokenizer, cfg.eval, step, run_dir, synthetic=cfg.data.synthetic)
+        model_path = None
+        if cfg.eval.engine == "vllm":  # vLLM loads weights from disk: hand it the current ones
+            model_path = str(run_dir / "eval_model")
+            save_model(model, tokenizer, Path(model_path))
+        return evaluate(
+            model, tokenizer, cfg.eval, step, run_dir, synthetic=cfg.data.synthetic, model_path=model_path
+        )
 
     return _evaluate
 
@@ -293,6 +299,11 @@ def run(cfg: DictConfig, run_dir: Path, env: DistEnv | None = None) -> RunResult
     except Interrupted as e:
         if env.is_main:
             status.update(state="interrupted", reason=str(e))
+        tracker.finish(exit_code=1)
+        raise
+    except (SystemExit, KeyboardInterrupt) as e:
+        if env.is_main:  # stopped from outside (submitit's requeue exits this way); resumable
+            status.update(state="interrupted", reason=f"{type(e).__name__} at step {status.data.get('step')}")
         tracker.finish(exit_code=1)
         raise
     except BaseException as e:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,6 +123,35 @@ class Interrupted(Exception):
     """The process received a termination signal; the run was checkpointed and can resume."""
 
 
+class PreemptionGuard:
+    """Defer SLURM's pre-timeout/preemption signal (SIGUSR2, submitit's) to the next step boundary.
+
+    The loop saves a checkpoint there, then calls the handler that was installed before (submitit's, which
+    requeues the job and exits), so a requeued run resumes at the exact step it was stopped.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._signal: tuple[int, Any] | None = None
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGUSR2, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        self._signal = (signum, frame)
+
+    def hand_over(self) -> None:
+        self.restore()
+        if callable(self._previous) and self._signal is not None:
+            self._previous(*self._signal)
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGUSR2, self._previous)
+            self._previous = None if not callable(self._previous) else self._previous
+
+
 @dataclass
 class LoopInputs:
     model: torch.nn.Module  # possibly DDP-wrapped
@@ -160,7 +191,6 @@ def train(
     eval_at_start: bool,
     eval_at_end: bool,
     batching: dict[str, Any],
-    should_stop: Callable[[], bool] = lambda: False,
 ) -> TrainOutcome:
     """Run (or resume) the loop to the end; returns how it ended. Non-finite loss and collapse end it cleanly."""
     model, rows, objective = inputs.model, inputs.rows, inputs.objective
@@ -236,18 +266,25 @@ def train(
     )
     progress = _progress_bar(total_steps, step, enabled=cfg.progress_bar and env.is_main)
     outcome_state, reason = "completed", ""
+    guard = PreemptionGuard()
     while step < total_steps:
-        if should_stop():
-            save_checkpoint(
-                ckpt_dir,
-                step,
-                model,
-                optimizer,
-                scheduler,
-                _loop_state(detector, eval_metrics),
-                cfg.keep_checkpoints,
-            ) if env.is_main else None
-            raise Interrupted(f"stopped by signal at step {step}; checkpoint saved")
+        if broadcast_flag(guard.requested, env):
+            if env.is_main:
+                save_checkpoint(
+                    ckpt_dir,
+                    step,
+                    model,
+                    optimizer,
+                    scheduler,
+                    _loop_state(detector, eval_metrics),
+                    cfg.keep_checkpoints,
+                )
+                status.update(
+                    state="interrupted", step=step, reason=f"preempted at step {step}; checkpoint saved"
+                )
+            log.warning("preemption signal: checkpoint saved at step %d, handing over to the launcher", step)
+            guard.hand_over()  # submitit requeues the job and exits
+            raise Interrupted(f"preempted at step {step}; checkpoint saved")
         t0 = time.perf_counter()
         global_indices = plan.batch(step)
         chunks = split_micro_batches(global_indices, parts)[env.rank :: env.world_size]
@@ -342,6 +379,7 @@ def train(
                 status.update(step=step)
             barrier(env)
     progress.close()
+    guard.restore()
     if outcome_state == "completed" and detector.collapsed_at is not None:
         outcome_state, reason = "collapsed", detector.reason
     if outcome_state != "diverged" and eval_at_end and evaluate is not None and last_eval_step != step:

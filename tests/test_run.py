@@ -1,0 +1,175 @@
+"""End to end through the real entry point on the tiny model: a run, resume after a kill, sweeps, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = ["experiment=smoke", "trainer.progress_bar=false"]
+TIMING_KEYS = {"train/tokens_per_s"}
+
+pytestmark = pytest.mark.slow
+
+
+def redi_run(
+    *args: str, cwd: Path, check: bool = True, env_extra: dict | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "redi.run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"redi.run {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def comparable(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
+
+
+def test_single_run_writes_the_run_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = redi_run(*SMOKE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert "status: completed" in proc.stdout
+    assert f"run directory: {run_dir}" in proc.stdout
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "completed" and status["step"] == 8
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+    rows = metrics(run_dir)
+    train_keys = set().union(*(r.keys() for r in rows if "train/loss" in r))
+    for key in (
+        "train/loss",
+        "train/lr",
+        "train/grad_norm",
+        "train/update_norm",
+        "train/logps_chosen",
+        "train/logps_rejected",
+        "train/margin",
+        "train/reward_accuracy",
+        "train/tokens_per_s",
+    ):
+        assert key in train_keys, key
+    assert [r["step"] for r in rows if "train/loss" in r] == list(range(1, 9))
+    eval_steps = [r["step"] for r in rows if "eval/synthetic/pass@1" in r]
+    assert eval_steps == [0, 4, 8]
+    assert (run_dir / "eval" / "step_8.jsonl").exists()
+    assert (run_dir / "model" / "config.json").exists() and (run_dir / "model" / "tokenizer.json").exists()
+    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    # a finished run is not run again
+    again = redi_run(*SMOKE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert "already finished earlier" in again.stdout
+    assert metrics(run_dir) == rows
+
+
+def test_killed_run_resumes_to_identical_metrics(tmp_path):
+    common = [*SMOKE, "trainer.max_steps=24", "trainer.save_every=3", "eval.every_n_steps=8"]
+    reference_dir, killed_dir = tmp_path / "uninterrupted", tmp_path / "killed"
+    redi_run(*common, f"hydra.run.dir={reference_dir}", cwd=tmp_path)
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "redi.run", *common, f"hydra.run.dir={killed_dir}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    latest = killed_dir / "checkpoints" / "latest"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if latest.exists() and latest.read_text().strip() != "step_3":  # a checkpoint past the first one
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    status = json.loads((killed_dir / "status.json").read_text())
+    assert status["state"] == "running"
+    killed_at = max(r["step"] for r in metrics(killed_dir))
+    assert 6 <= killed_at < 24
+
+    redi_run(*common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
+    status = json.loads((killed_dir / "status.json").read_text())
+    assert status["state"] == "completed" and status["resumed_from_step"] >= 6
+    assert comparable(metrics(killed_dir)) == comparable(metrics(reference_dir))
+
+
+def test_sweep_shares_one_stage1_and_one_group(tmp_path):
+    proc = redi_run(
+        "-m",
+        *SMOKE,
+        "objective=redi",
+        "alpha=0.2,0.8",
+        "sweep.name=alphas",
+        "trainer.max_steps=4",
+        "eval.every_n_steps=0",
+        cwd=tmp_path,
+    )
+    sweep = tmp_path / "runs" / "sweeps" / "alphas"
+    runs = sorted(p.parent for p in sweep.glob("*/status.json"))
+    assert [p.name for p in runs] == ["alpha=0.2,objective=redi", "alpha=0.8,objective=redi"]
+    for run in runs:
+        status = json.loads((run / "status.json").read_text())
+        assert status["state"] == "completed" and status["wandb_group"] == "alphas"
+    # stage 1 was trained at most once in this test session (reused by both members)
+    assert proc.stdout.count("stage 1: training") + proc.stderr.count("stage 1: training") <= 1
+
+
+def test_dpo_sweep_computes_reference_logps_once(tmp_path):
+    proc = redi_run(
+        "-m",
+        *SMOKE,
+        "objective=dpo",
+        "beta=0.01,0.1",
+        "sweep.name=dpo",
+        "trainer.max_steps=2",
+        "eval.every_n_steps=0",
+        "eval.at_end=false",
+        "eval.at_start=false",
+        cwd=tmp_path,
+    )
+    log = proc.stdout + proc.stderr
+    assert log.count("reference log-probs: computed") == 1, log[-3000:]
+    assert log.count("reference log-probs: reused") == 1
+
+
+def test_bad_override_fails_fast_naming_the_key(tmp_path):
+    proc = redi_run(*SMOKE, "objective=sft", "alpha=0.5", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "alpha=0.5: objective 'sft' does not use this key" in proc.stderr
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("metrics.jsonl"))
+
+
+def test_diverged_run_ends_cleanly(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = redi_run(
+        *SMOKE,
+        "objective=symmetric",
+        "lr=1e30",
+        "trainer.max_grad_norm=0",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+        check=False,
+    )
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "diverged", (status, proc.stderr[-2000:])
+    assert proc.returncode == 0
