@@ -243,9 +243,8 @@ class BenchmarkConfig:
     answer_key: str = "answer"
     solution_key: str | None = "solution"  # used when the answer only appears as \boxed{} in the solution
     limit: int | None = None  # evaluate the first N problems only
-    id_key: str | None = (
-        None  # column naming each problem; null = the first of unique_id/id/idx present, else the row
-    )
+    # column naming each problem; null = the first of unique_id/id/idx present, else the row number
+    id_key: str | None = None
 
 
 @dataclass
@@ -259,15 +258,10 @@ class GraderConfig:
     numeric_precision: int = 15
     strict: bool = True
     allow_set_relation_comp: bool = False
-    gold_format: str = (
-        "answer"  # answer (a bare gold expression, parsed as \boxed{gold}) | text (parsed like a prediction)
-    )
-    fast_path: bool = (
-        True  # accept normalised string equality of extracted answer and gold without Math-Verify
-    )
-    max_answer_chars: int | None = (
-        10000  # longer extracted answers score incorrect without parsing; null = no cap
-    )
+    # answer: a bare gold expression, parsed as \boxed{gold} | text: parsed like a prediction
+    gold_format: str = "answer"
+    fast_path: bool = True  # string equality (normalised) of extracted answer and gold skips Math-Verify
+    max_answer_chars: int | None = 10000  # longer extracted answers score incorrect unparsed; null = no cap
     start_method: str = "forkserver"  # how worker processes start: forkserver | spawn | fork
 
 

@@ -1,0 +1,168 @@
+"""End to end: a tiny model evaluated on a small benchmark file writes per-sample records and metrics; the metrics
+of a crafted run (scripted generations) match pass@1 and its SEM worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import redi.eval.evaluate as ev
+from redi.config import BenchmarkConfig, EvalConfig
+from redi.eval.engines import Generation
+
+
+@pytest.fixture()
+def bench_file(tmp_path):
+    rows = [
+        {"problem": "What is 12 + 30?", "answer": "42"},
+        {"problem": "What is 2 + 2?", "answer": 4.0},
+        {"problem": "Half of one?", "solution": "It is \\boxed{\\frac{1}{2}}."},
+    ]
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_tiny_model_end_to_end(tiny, bench_file, tmp_path):
+    model, tokenizer = tiny
+    cfg = EvalConfig(
+        benchmarks={"tiny": BenchmarkConfig(path=str(bench_file))},
+        num_samples=2,
+        max_new_tokens=6,
+        batch_size=4,
+        pass_at_k=[1, 2],
+        prompt_template="open_r1",
+        progress_bar=False,
+    )
+    state = torch.get_rng_state()
+    metrics = ev.evaluate(model, tokenizer, cfg, step=3, run_dir=tmp_path)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert set(metrics) == {
+        f"eval/tiny/{m}"
+        for m in ("pass@1", "pass@1_sem", "pass@2", "mean_length", "truncated_frac", "timeouts")
+    }
+    records = [json.loads(line) for line in (tmp_path / "eval" / "step_3.jsonl").open()]
+    assert len(records) == 6
+    assert [(r["prompt_id"], r["sample_index"]) for r in records] == [
+        (str(i), j) for i in range(3) for j in range(2)
+    ]
+    assert [r["gold"] for r in records[::2]] == ["42", "4", "\\frac{1}{2}"]
+    assert set(records[0]) == {
+        "step",
+        "benchmark",
+        "prompt_id",
+        "sample_index",
+        "gold",
+        "text",
+        "extracted",
+        "correct",
+        "timed_out",
+        "num_tokens",
+        "finish_reason",
+    }
+    assert metrics["eval/tiny/mean_length"] == pytest.approx(sum(r["num_tokens"] for r in records) / 6)
+    assert metrics["eval/tiny/truncated_frac"] == pytest.approx(
+        sum(r["finish_reason"] == "length" for r in records) / 6
+    )
+    assert metrics["eval/tiny/pass@1"] == pytest.approx(sum(r["correct"] for r in records) / 6)
+    assert not list((tmp_path / "eval").glob(".*tmp*"))  # the atomic write left no temporary file
+
+
+class _ScriptedEngine:
+    """Returns crafted responses: problem i, sample j answers ANSWERS[i][j]."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def generate(self, prompts, num_samples, seed):
+        assert "Think step by step before answering.\n\n" in prompts[0]  # the Open-R1 user turn
+        return [
+            [
+                Generation(f"<think>ok</think> so \\boxed{{{a}}}", 5 + j, "length" if j == 2 else "stop")
+                for j, a in enumerate(row)
+            ]
+            for row in self.answers[: len(prompts)]
+        ]
+
+
+def test_crafted_run_pass_at_1_and_sem_by_hand(tiny, bench_file, tmp_path, monkeypatch):
+    # golds 42, 4, 1/2; correctness per sample index j = 0, 1, 2:
+    #   problem 0: 42 ok, 41 no, 42 ok      -> 1 0 1
+    #   problem 1: 4 ok, 4.0 ok, 5 no       -> 1 1 0
+    #   problem 2: 0.5 ok, 2/4 ok, 1 no     -> 1 1 0
+    # per-index scores 3/3, 2/3, 1/3 -> pass@1 = 6/9 = 2/3; std (ddof 0) = sqrt(((1/3)^2 + 0 + (1/3)^2)/3) = sqrt(2/27)
+    # SEM = sqrt(2/27)/sqrt(3) = 0.157135...
+    answers = [["42", "41", "42"], ["4", "4.0", "5"], ["0.5", "\\frac{2}{4}", "1"]]
+    monkeypatch.setattr(ev, "make_engine", lambda cfg, model, tok, path: _ScriptedEngine(answers))
+    cfg = EvalConfig(
+        benchmarks={"tiny": BenchmarkConfig(path=str(bench_file))},
+        num_samples=3,
+        pass_at_k=[1, 3],
+        prompt_template="open_r1",
+        progress_bar=False,
+    )
+    m = ev.evaluate(*tiny, cfg, step=0, run_dir=tmp_path)
+    assert m["eval/tiny/pass@1"] == pytest.approx(2 / 3)
+    assert m["eval/tiny/pass@1_sem"] == pytest.approx(math.sqrt(2 / 27) / math.sqrt(3))
+    assert m["eval/tiny/pass@3"] == pytest.approx(1.0)
+    assert m["eval/tiny/mean_length"] == pytest.approx(6.0)
+    assert m["eval/tiny/truncated_frac"] == pytest.approx(1 / 3)
+    assert m["eval/tiny/timeouts"] == 0
+    records = [json.loads(line) for line in (tmp_path / "eval" / "step_0.jsonl").open()]
+    assert [r["correct"] for r in records] == [True, False, True, True, True, False, True, True, False]
+    assert records[7]["extracted"] == "\\frac{2}{4}"
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"engine": "tgi"}, "eval.engine"),
+        ({"benchmarks": {}}, "eval.benchmarks is empty"),
+        ({"pass_at_k": [8]}, "eval.pass_at_k: 8"),
+        ({"top_p": 0.0}, "eval.top_p"),
+        ({"prompt_template": "Answer \\boxed{} {problem}"}, "eval.prompt_template"),
+        ({"prompt_template": "no slot"}, "no {problem} slot"),
+    ],
+)
+def test_bad_config_fails_before_any_work(tiny, bench_file, change, match, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("nothing may load before validation")
+
+    monkeypatch.setattr(ev, "load_benchmark", boom)
+    kwargs = {"benchmarks": {"tiny": BenchmarkConfig(path=str(bench_file))}, "num_samples": 4, **change}
+    with pytest.raises(ValueError, match=match):
+        ev.evaluate(*tiny, EvalConfig(**kwargs), step=0, run_dir=None)
+
+
+def test_evaluate_target_on_a_run_directory(tiny, bench_file, tmp_path):
+    model, tokenizer = tiny
+    run = tmp_path / "run"
+    model.save_pretrained(run / "model")
+    tokenizer.save_pretrained(run / "model")
+    assert ev.resolve_model_dir(str(run)) == str(run / "model")
+    assert (
+        ev.resolve_model_dir("HuggingFaceH4/some-model") == "HuggingFaceH4/some-model"
+    )  # a hub id passes through
+    with pytest.raises(FileNotFoundError, match="neither a run directory"):
+        ev.resolve_model_dir(str(tmp_path))
+    cfg = EvalConfig(
+        benchmarks={"tiny": BenchmarkConfig(path=str(bench_file), limit=1)},
+        num_samples=1,
+        max_new_tokens=4,
+        progress_bar=False,
+    )
+    m = ev.evaluate_target(str(run), cfg, run_dir=run, step=5, device="cpu")
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert lines == [{"step": 5, **m}]
+    assert len((run / "eval" / "step_5.jsonl").read_text().splitlines()) == 1
+
+
+def test_open_r1_prompt_text():
+    text = ev.resolve_prompt_template("open_r1").format(problem="What is 1+1?")
+    assert text.startswith("Solve the following math problem efficiently and clearly.  The last line")
+    assert "$\\boxed{ANSWER}$" in text and text.endswith(
+        "Think step by step before answering.\n\nWhat is 1+1?"
+    )
