@@ -1,7 +1,7 @@
 """Evaluation as the paper does it: k samples per problem, last-\\boxed{} answer, Math-Verify, pass@1 with SEM.
 
-:func:`evaluate` is what the training loop calls every N steps and at the end; :func:`evaluate_target` evaluates
-a run directory, a local model directory or a hub id on its own (``mode=eval`` of the same entry point).
+:func:`evaluate` is what the training loop calls every N steps and at the end; ``python -m redi.run mode=eval
+model.init_from=<run dir | model dir | hub id>`` calls it once to evaluate a model on its own.
 """
 
 from __future__ import annotations
@@ -174,77 +174,4 @@ def evaluate(
             close()
     if run_dir is not None:
         write_jsonl_atomic(Path(run_dir) / "eval" / f"step_{step}.jsonl", records)
-    return metrics
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# evaluation on its own
-
-
-def resolve_model_dir(target: str) -> str:
-    """A run directory becomes its ``model/`` folder; a local model directory or a hub id is returned as is."""
-    path = Path(target).expanduser()
-    if path.is_dir():
-        if (path / "model" / "config.json").is_file():
-            return str(path / "model")
-        if (path / "config.json").is_file():
-            return str(path)
-        raise FileNotFoundError(
-            f"{target}: a directory, but neither a run directory with model/config.json nor a model with config.json"
-        )
-    if path.exists() or target.startswith((".", "/", "~")):
-        raise FileNotFoundError(f"{target}: not a model directory")
-    return target  # a hub id
-
-
-def load_model_for_eval(
-    target: str, dtype: str = "float32", device: str = "auto", chat_template: str | None = None
-) -> tuple[Any, Any, str]:
-    """Load (model, tokenizer, model path) from a run directory, local model directory or hub id."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from redi.chat_templates import get_template
-
-    path = resolve_model_dir(target)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if chat_template and chat_template != "model":
-        tokenizer.chat_template = get_template(chat_template)
-    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return model.to(device), tokenizer, path
-
-
-def evaluate_target(
-    target: str,
-    cfg: EvalConfig,
-    run_dir: Path | None,
-    step: int = 0,
-    synthetic: Any = None,
-    chat_template: str | None = None,
-    dtype: str = "float32",
-    device: str = "auto",
-) -> dict[str, float]:
-    """Evaluate a run directory, local model or hub id; also append the metrics to ``run_dir/metrics.jsonl``."""
-    validate_eval_config(cfg)
-    if cfg.engine == "vllm":  # vLLM loads the weights itself; only the tokenizer is needed here
-        from transformers import AutoTokenizer
-
-        from redi.chat_templates import get_template
-
-        path = resolve_model_dir(target)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        if chat_template and chat_template != "model":
-            tokenizer.chat_template = get_template(chat_template)
-        model = None
-    else:
-        model, tokenizer, path = load_model_for_eval(
-            target, dtype=dtype, device=device, chat_template=chat_template
-        )
-    metrics = evaluate(model, tokenizer, cfg, step, run_dir, synthetic=synthetic, model_path=path)
-    if run_dir is not None:
-        with (Path(run_dir) / "metrics.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": step, **metrics}) + "\n")
     return metrics

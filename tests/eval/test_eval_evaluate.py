@@ -137,29 +137,6 @@ def test_bad_config_fails_before_any_work(tiny, bench_file, change, match, monke
         ev.evaluate(*tiny, EvalConfig(**kwargs), step=0, run_dir=None)
 
 
-def test_evaluate_target_on_a_run_directory(tiny, bench_file, tmp_path):
-    model, tokenizer = tiny
-    run = tmp_path / "run"
-    model.save_pretrained(run / "model")
-    tokenizer.save_pretrained(run / "model")
-    assert ev.resolve_model_dir(str(run)) == str(run / "model")
-    assert (
-        ev.resolve_model_dir("HuggingFaceH4/some-model") == "HuggingFaceH4/some-model"
-    )  # a hub id passes through
-    with pytest.raises(FileNotFoundError, match="neither a run directory"):
-        ev.resolve_model_dir(str(tmp_path))
-    cfg = EvalConfig(
-        benchmarks={"tiny": BenchmarkConfig(path=str(bench_file), limit=1)},
-        num_samples=1,
-        max_new_tokens=4,
-        progress_bar=False,
-    )
-    m = ev.evaluate_target(str(run), cfg, run_dir=run, step=5, device="cpu")
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").open()]
-    assert lines == [{"step": 5, **m}]
-    assert len((run / "eval" / "step_5.jsonl").read_text().splitlines()) == 1
-
-
 def test_open_r1_prompt_text():
     text = ev.resolve_prompt_template("open_r1").format(problem="What is 1+1?")
     assert text.startswith("Solve the following math problem efficiently and clearly.  The last line")
