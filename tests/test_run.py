@@ -126,7 +126,8 @@ def test_sweep_shares_one_stage1_and_one_group(tmp_path):
     )
     sweep = tmp_path / "runs" / "sweeps" / "alphas"
     runs = sorted(p.parent for p in sweep.glob("*/status.json"))
-    assert [p.name for p in runs] == ["alpha=0.2,objective=redi", "alpha=0.8,objective=redi"]
+    prefix = ",eval.every_n_steps=0,experiment=smoke,objective=redi,trainer.max_steps=4"
+    assert [p.name for p in runs] == [f"alpha=0.2{prefix}", f"alpha=0.8{prefix}"]
     for run in runs:
         status = json.loads((run / "status.json").read_text())
         assert status["state"] == "completed" and status["wandb_group"] == "alphas"
