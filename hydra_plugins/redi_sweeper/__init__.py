@@ -1,0 +1,17 @@
+"""The redi sweeper plugin (Hydra instantiates plugins found in the ``hydra_plugins`` package only).
+
+The behaviour lives in :mod:`redi.sweeper`; ``hydra/sweeper=members`` selects it.
+"""
+
+from hydra.core.config_store import ConfigStore
+
+from redi import sweeper
+
+
+class MembersSweeper(sweeper.MembersSweeper):
+    """Listed sweep points crossed with the command line's sweeps; a member that does not compose fails alone."""
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="members", node=sweeper.MembersSweeperConf, provider="redi"
+)
