@@ -353,7 +353,7 @@ class Config:
     gamma: float | None = None
     lr: float = 1e-4
     seed: int = 42
-    mode: str = "train"  # train (then evaluate) | eval (evaluate init_from / a run directory only)
+    mode: str = "train"  # train (then evaluate) | eval (evaluate model.init_from only) | stage1 (build stage 1 only)
 
 
 def register_configs() -> None:

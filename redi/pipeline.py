@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from redi.cache import content_key, exclusive
 from redi.config import Config, SFTObjectiveConfig
 from redi.data.tokenize import Encoder, TokenizationSettings, encode_rows
-from redi.distributed import DistEnv, barrier, broadcast_flag, setup, teardown
+from redi.distributed import DistEnv, barrier, broadcast_flag, full_state_dict, is_sharded, setup, teardown
 from redi.model import (
     ModelSource,
     build_tiny_model,
@@ -136,27 +136,35 @@ def starting_point(cfg: DictConfig, spec: ObjectiveSpec, run_dir: Path, env: Dis
     elif cfg.model.base is not None:
         source = resolve_source(cfg.model.base, "model.base")
     else:
-        tokenizer = tiny_tokenizer(cfg, run_dir)
+        tokenizer = tiny_tokenizer(cfg, run_dir, env)
         return build_tiny_model(cfg.model.arch, tokenizer, seed=cfg.seed).to(env.device), tokenizer, None
     log.info("loading %s", source)
     tokenizer = load_tokenizer(source, cfg.model)
     return load_model(source, cfg.model, env.device), tokenizer, source
 
 
-def tiny_tokenizer(cfg: DictConfig, run_dir: Path):
-    """Train the byte-level BPE tokenizer on the teacher's problems and traces (kept in the run for resume)."""
+def tiny_tokenizer(cfg: DictConfig, run_dir: Path, env: DistEnv):
+    """Train the byte-level BPE tokenizer on the teacher's problems and traces (kept in the run for resume).
+
+    Rank 0 trains and saves it; the other ranks load rank 0's, so every rank tokenises the same way.
+    """
     from transformers import AutoTokenizer
 
     from redi.data.openr1 import load_traces
 
     saved = run_dir / "tokenizer"
+    if env.enabled and not env.is_main:
+        barrier(env)  # rank 0 saves it first
+        return AutoTokenizer.from_pretrained(saved)
     if (saved / "tokenizer.json").exists():
+        barrier(env)
         return AutoTokenizer.from_pretrained(saved)
     traces = load_traces(cfg.data)
     texts = (text for row in traces for text in [row["problem"], *row["generations"]])
     tokenizer = train_tokenizer(texts, cfg.model.arch.vocab_size, cfg.model.chat_template)
     tokenizer.save_pretrained(saved)
     log.info("trained a %d-token BPE tokenizer on %d problems", len(tokenizer), len(traces))
+    barrier(env)
     return tokenizer
 
 
@@ -286,6 +294,8 @@ def run(cfg: DictConfig, run_dir: Path, env: DistEnv | None = None) -> RunResult
                 pid=os.getpid(),
                 started_at=status.data.get("started_at") or time.strftime("%Y-%m-%dT%H:%M:%S"),
             )
+        if cfg.mode == "stage1":
+            return _stage1_only(cfg, run_dir, status, env, t0)
         model, tokenizer, source = starting_point(cfg, spec, run_dir, env)
         evaluator = make_evaluator(cfg, tokenizer, run_dir)
         if cfg.mode == "eval":
@@ -366,9 +376,11 @@ def _train(cfg, run_dir, model, tokenizer, source, evaluator, status, tracker, e
         },
     )
     start_metrics = _eval_at(run_dir, 0)
+    # a sharded model's full weights are gathered (by every rank) for rank 0 to save
+    weights = full_state_dict(policy) if is_sharded(policy) and outcome.state != "diverged" else None
     if env.is_main:
         if outcome.state != "diverged":
-            save_model(model, tokenizer, run_dir / "model")
+            save_model(model, tokenizer, run_dir / "model", state_dict=weights)
         tracker.summary({"state": outcome.state, "final_step": outcome.step, **outcome.eval_metrics})
         status.update(
             state=outcome.state,
@@ -405,6 +417,26 @@ def _eval_only(cfg, run_dir, model, tokenizer, evaluator, status, tracker, env, 
         )
     tracker.finish(exit_code=0)
     return RunResult(run_dir, "completed", 0, "", {}, metrics, status.data.get("wandb"))
+
+
+def _stage1_only(cfg: DictConfig, run_dir: Path, status: Status, env: DistEnv, t0: float) -> RunResult:
+    """Build (or find) the cached stage-1 model this config's preference runs start from, and stop."""
+    directory = ensure_stage1(cfg, env)
+    if env.is_main:
+        status.update(
+            state="completed",
+            step=Status(directory).data.get("step", 0),
+            stage1_dir=str(directory),
+            reason=f"stage-1 model in {directory / 'model'}",
+            ended_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+    return RunResult(
+        run_dir,
+        "completed",
+        Status(directory).data.get("step", 0),
+        f"stage-1 model in {directory / 'model'}",
+        seconds=time.perf_counter() - t0,
+    )
 
 
 def _eval_at(run_dir: Path, step: int) -> dict[str, float]:

@@ -52,12 +52,12 @@ def validate(cfg: DictConfig) -> tuple[ObjectiveSpec, dict[str, float]]:
         raise ConfigError(str(e)) from e
     hyper = objective_hyperparameters(cfg, spec)
     _positive("lr", cfg.lr)
-    _choice("mode", cfg.mode, ("train", "eval"))
+    _choice("mode", cfg.mode, ("train", "eval", "stage1"))
 
     m = cfg.model
     if m.base is not None:
         resolve_source(m.base, "model.base")
-    if (spec.needs_pairs or cfg.mode == "eval") and m.init_from != "stage1":
+    if (spec.needs_pairs or cfg.mode == "eval") and m.init_from != "stage1" and cfg.mode != "stage1":
         resolve_source(m.init_from, "model.init_from")
     if m.base is None and m.init_from == "stage1" and m.chat_template == "model":
         raise ConfigError(
