@@ -121,6 +121,9 @@ def clean_gold(answer: str) -> str:
 # the Math-Verify side (runs in worker processes)
 
 
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
 @dataclass(frozen=True)
 class _Settings:
     extraction: str
@@ -343,12 +346,12 @@ class Grader:
                 and len(extracted) > self.cfg.max_answer_chars
             ):
                 verdicts[i] = Verdict(False, extracted[: self.cfg.max_answer_chars])
-            elif self._fast_match(extracted, gold):
+            elif (fast := self._fast_verdict(extracted, gold)) is not None:
                 self.fast_path_hits += 1
-                verdicts[i] = Verdict(True, extracted)
+                verdicts[i] = Verdict(fast, extracted)
             else:
                 todo.append((i, extracted))
-        bar = tqdm(total=len(predictions), desc="grading", disable=not progress, leave=False)
+        bar = tqdm(total=len(predictions), desc="grading", disable=None if progress else True, leave=False)  # None: off when not a terminal
         bar.update(len(predictions) - len(todo))
         self._run_pool(todo, gold_sets, verdicts, bar)
         bar.close()
@@ -363,11 +366,20 @@ class Grader:
             )
         return items
 
-    def _fast_match(self, extracted: str, golds: tuple[str, ...]) -> bool:
+    def _fast_verdict(self, extracted: str, golds: tuple[str, ...]) -> bool | None:
+        """True on a normalised string match; False when prediction and every gold are distinct integer literals
+        (two different integers are never equal); None when Math-Verify has to decide."""
         if not self.cfg.fast_path or self.cfg.gold_format != "answer" or self.cfg.extraction != "boxed":
-            return False
+            return None
         pred = normalize(extracted)
-        return bool(pred) and any(pred == normalize(clean_gold(g)) for g in golds)
+        if not pred:
+            return None
+        normalized = [normalize(clean_gold(g)) for g in golds]
+        if any(pred == g for g in normalized):
+            return True
+        if _INTEGER.fullmatch(pred) and all(_INTEGER.fullmatch(g) for g in normalized):
+            return False
+        return None
 
     def _run_pool(
         self,

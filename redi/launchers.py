@@ -9,7 +9,8 @@ How the multirun ends: when every member finished (state completed, collapsed or
 errors) it exits 0. When any member failed (its job raised, was cancelled, ran out of requeues, failed to compose its
 config, or its run ended in state "failed"), the failed members are returned to Hydra as failed jobs carrying one
 :class:`SweepMembersFailed` error that names members.tsv, so ``python -m redi.run -m ...`` exits 1 after *all*
-members ended and the table was written.
+members ended and the table was written. (Hydra's basic sweeper raises that error by reading the returned values;
+a sweeper that does not, like redi.sweeper.MembersSweeper, raises ``SweepMembersFailed(failure_message(...))``.)
 
 Selected with ``hydra/launcher=slurm`` or ``hydra/launcher=local`` (conf/hydra/launcher/*.yaml), which name the
 concrete classes in ``hydra_plugins.redi_launchers`` (Hydra instantiates launchers from that package only).
@@ -152,6 +153,36 @@ def summarize(members: Sequence[Member]) -> str:
     return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
+def failure_message(members: Sequence[Member], table_path: Path) -> str | None:
+    """The error a multirun ends with when some members failed (None when none did)."""
+    failed = [m for m in members if m.failed]
+    if not failed:
+        return None
+    return (
+        f"{len(failed)} of {len(members)} sweep members failed "
+        f"(#{', #'.join(str(m.member) for m in failed)}); the others ran to their end. See {table_path}"
+    )
+
+
+def add_unlaunched_failures(sweep_dir: Path, failures: Sequence[dict[str, Any]]) -> list[Member]:
+    """Append members that were never launched (``{"overrides": [...], "error": str}``) to members.tsv.
+
+    For a sweeper that leaves out members whose config does not compose: they get the next member numbers, state
+    "failed" and no job. Returns the whole table (launched members first).
+    """
+    path = Path(sweep_dir) / TABLE_NAME
+    members = read_table(path) if path.exists() else []
+    start = max((m.member for m in members), default=-1) + 1
+    for i, failure in enumerate(failures):
+        members.append(
+            Member(
+                start + i, " ".join(failure["overrides"]), "-", FAILED, None, "", "", str(failure["error"])
+            )
+        )
+    write_table(members, path)
+    return members
+
+
 class TolerantSubmititMixin(submitit_launcher.BaseSubmititLauncher):
     """Submit the sweep as the plugin does, then wait for all members and report them (see the module doc)."""
 
@@ -206,12 +237,9 @@ class TolerantSubmititMixin(submitit_launcher.BaseSubmititLauncher):
             f"Sweep members ({summarize(self._members)}), written to {table_path}:\n{format_table(self._members)}"
         )
 
-        failed = [m for m in members if m.failed]
-        if failed:
-            error = SweepMembersFailed(
-                f"{len(failed)} of {len(members)} sweep members failed "
-                f"(#{', #'.join(str(m.member) for m in failed)}); the others ran to their end. See {table_path}"
-            )
+        message = failure_message(members, table_path)
+        if message is not None:
+            error = SweepMembersFailed(message)
             for ret, m in zip(returns, members, strict=True):
                 if m.failed:
                     ret.status = JobStatus.FAILED

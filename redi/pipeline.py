@@ -309,21 +309,29 @@ def run(cfg: DictConfig, run_dir: Path, env: DistEnv | None = None) -> RunResult
     except Interrupted as e:
         if env.is_main:
             status.update(state="interrupted", reason=str(e))
-        tracker.finish(exit_code=1)
+        _finish_quietly(tracker, exit_code=1)
         raise
     except (SystemExit, KeyboardInterrupt) as e:
         if env.is_main:  # stopped from outside (submitit's requeue exits this way); resumable
             status.update(state="interrupted", reason=f"{type(e).__name__} at step {status.data.get('step')}")
-        tracker.finish(exit_code=1)
+        _finish_quietly(tracker, exit_code=1)
         raise
     except BaseException as e:
         if env.is_main:
             status.update(state="failed", reason=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
-        tracker.finish(exit_code=1)
+        _finish_quietly(tracker, exit_code=1)
         raise
     finally:
         if own_env:
             teardown(env)
+
+
+def _finish_quietly(tracker: Tracker, exit_code: int) -> None:
+    """Close the W&B run without masking the exception being raised (at a SLURM requeue W&B's service dies first)."""
+    try:
+        tracker.finish(exit_code=exit_code)
+    except Exception as e:  # noqa: BLE001
+        log.warning("could not close the W&B run cleanly: %s: %s", type(e).__name__, e)
 
 
 def _start_tracking(cfg: DictConfig, tracker: Tracker, status: Status, spec: ObjectiveSpec) -> None:

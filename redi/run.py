@@ -78,9 +78,17 @@ def _failed(run_dir: Path, error: Exception) -> dict:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> dict | None:
+    from redi.distributed import launch_rank, quiet_other_ranks
     from redi.pipeline import run
 
+    quiet_other_ranks()  # with several processes, rank 0 alone writes run.log and the summary
     user_errors = _user_errors()
+    if not sys.stderr.isatty():  # progress bars only on a terminal; logs stay readable
+        import datasets
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -95,10 +103,22 @@ def main(cfg: DictConfig) -> dict | None:
         if not multirun:
             raise
         return _failed(run_dir, e)
-    summary = format_summary(result, cfg)
-    print(summary, flush=True)
+    if launch_rank() == 0:
+        print(format_summary(result, cfg), flush=True)
     return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}
 
 
+def _main_and_exit() -> None:
+    """Run ``main`` and end the process; after torch.distributed was used, through ``exit_process`` (see there)."""
+    from redi.distributed import exit_process
+
+    code: int | str | None = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code
+    exit_process(code)
+
+
 if __name__ == "__main__":
-    main()
+    _main_and_exit()

@@ -22,7 +22,10 @@ from omegaconf import OmegaConf
 from redi.launchers import (
     TABLE_NAME,
     Member,
+    SweepMembersFailed,
     TolerantSubmititMixin,
+    add_unlaunched_failures,
+    failure_message,
     format_table,
     member_state,
     read_status,
@@ -94,16 +97,22 @@ class MembersSweeper(BasicSweeper):
         size = self.max_batch_size or len(good) or 1
         for start in range(0, len(good), size):
             returns.append(self.launcher.launch(good[start : start + size], initial_job_idx=start))
-        if not isinstance(
+        results = [r for batch in returns for r in batch]
+        if isinstance(
             self.launcher, TolerantSubmititMixin
-        ):  # the submitit launchers print their own table
-            report_members(sweep_dir, good, [r for batch in returns for r in batch], failures)
-        if failures and not good:
-            raise RuntimeError(f"no member of the sweep composes; see {sweep_dir / FAILURES_FILE}")
+        ):  # the submitit launchers wrote members.tsv already
+            members = add_unlaunched_failures(sweep_dir, failures)
+        else:
+            members = report_members(sweep_dir, good, results, failures)
+        message = failure_message(members, sweep_dir / TABLE_NAME)
+        if message is not None:  # every member has ended; the multirun exits non-zero, naming the table
+            raise SweepMembersFailed(message)
         return returns
 
 
-def report_members(sweep_dir: Path, jobs: list[list[str]], results: list[Any], failures: list[dict]) -> None:
+def report_members(
+    sweep_dir: Path, jobs: list[list[str]], results: list[Any], failures: list[dict]
+) -> list[Member]:
     """Print and write (members.tsv) the state of every member of a sweep run by an in-process launcher."""
     members = []
     for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
@@ -129,3 +138,4 @@ def report_members(sweep_dir: Path, jobs: list[list[str]], results: list[Any], f
         )
     write_table(members, sweep_dir / TABLE_NAME)
     log.info("sweep %s: %s\n%s", sweep_dir, summarize(members), format_table(members))
+    return members

@@ -88,7 +88,7 @@ def test_fast_path_off_gives_same_verdicts():
         assert g.fast_path_hits == 0
     with Grader(GraderConfig(fast_path=True)) as g:
         fast = g.grade(preds, golds)
-        assert g.fast_path_hits == 2
+        assert g.fast_path_hits == 3  # two matches and one mismatch of distinct integers (2 vs 3)
     assert [v.correct for v in slow] == [v.correct for v in fast] == [True, False, True]
 
 
@@ -229,3 +229,10 @@ def test_agreement_with_qwen25math_labels():
     assert [(golds[i], verdicts[i].extracted, labels[i]) for i in disagree] == [("10{,}000", "10000", False)]
     clock = [i for i, gold in enumerate(golds) if "4:30" in gold]
     assert len(clock) == 8 and not any(verdicts[i].correct or labels[i] for i in clock)
+
+
+def test_distinct_integers_are_decided_without_the_pool():
+    with Grader(GraderConfig(workers=1)) as g:
+        verdicts = g.grade(["\\boxed{12}", "\\boxed{-7}", "\\boxed{12.0}", "\\boxed{007}"], ["13", "-7", "12", "7"])
+        assert [v.correct for v in verdicts] == [False, True, True, True]
+        assert g.fast_path_hits == 2  # 12 vs 13 and -7 vs -7; 12.0 and 007 need Math-Verify

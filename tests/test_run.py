@@ -104,12 +104,15 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path):
     proc.wait()
     status = json.loads((killed_dir / "status.json").read_text())
     assert status["state"] == "running"
+    wandb_id = status["wandb_run_id"]
     killed_at = max(r["step"] for r in metrics(killed_dir))
     assert 6 <= killed_at < 24
 
     redi_run(*common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
     status = json.loads((killed_dir / "status.json").read_text())
     assert status["state"] == "completed" and status["resumed_from_step"] >= 6
+    assert status["wandb_run_id"] == wandb_id  # the same W&B run continues
+    assert len(list((killed_dir / "wandb").glob(f"offline-run-*/run-{wandb_id}.wandb"))) == 2
     assert comparable(metrics(killed_dir)) == comparable(metrics(reference_dir))
 
 

@@ -1,0 +1,1 @@
+"""Support code for tests and for developers reproducing test set-ups by hand (not used by training)."""
