@@ -1,0 +1,398 @@
+"""Teacher traces -> D_SFT and D_Pref by the paper's rules, with a funnel of counts and a build cache.
+
+Rules, in order (every row or trace a step removes is counted in the funnel, none is lost silently):
+1. rows_loaded, then rows_max_rows (``builder.max_rows``, for quick runs)
+2. rows_valid: problem_is_valid == "yes" (case-insensitive) when ``require_valid`` and the column exists
+3. rows_source: source not in ``drop_sources``
+4. rows_decontaminated: no word n-gram shared with a benchmark problem (``decontaminate``)
+5. shuffle with ``shuffle_seed`` (the same permutation as ``Dataset.shuffle(seed=...)`` of the kept rows)
+6. verdicts per trace (:func:`trace_correct`); incomplete traces dropped when ``require_complete``
+7. D_SFT: the first correct trace of each problem; prompt <= max_prompt_tokens, response <= max_response_tokens
+8. D_Pref: problems with a correct and an incorrect trace; chosen = first correct, rejected = first incorrect;
+   prompt and both responses within the limits.
+The prompt length is that of ``prompt_template.format(problem=...)`` (the user turn), counted by ``count_tokens``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+
+from redi.data.decontaminate import NgramIndex
+from redi.data.openr1 import DataError, load_traces
+
+log = logging.getLogger(__name__)
+
+CountTokens = Callable[[list[str]], list[int]]
+VERIFIERS = ("both", "math_verify", "llama")
+NULL_RULES = ("other", "incorrect")
+SFT_COLUMNS = ("problem_id", "problem", "response", "answer")
+PAIR_COLUMNS = ("problem_id", "problem", "chosen", "rejected", "answer")
+_CODE_FILES = ("builder.py", "openr1.py", "decontaminate.py")  # their text is part of the cache key
+_TEACHER_FILES = ("synthetic.py",)
+
+
+@dataclass
+class BuiltData:
+    """D_SFT (``sft``), D_Pref (``pairs``), the ordered funnel of counts, and where the build is cached."""
+
+    sft: datasets.Dataset
+    pairs: datasets.Dataset
+    funnel: dict[str, int]
+    path: Path | None = None
+    key: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# verdicts
+
+
+def trace_correct(mv: bool | None, llama: bool | None, verifiers: str, null_verdict: str) -> bool:
+    """Whether one trace counts as correct.
+
+    ``verifiers``: both (both verdicts must be True), math_verify, or llama (that verdict alone). A null verdict
+    (the Llama judge did not answer) follows ``null_verdict``: "other" uses the other verifier's verdict in its
+    place, "incorrect" counts it as False. Two nulls are incorrect: a null never makes a trace correct on its own.
+    """
+    if null_verdict == "other":
+        mv, llama = (llama if mv is None else mv), (mv if llama is None else llama)
+    if verifiers == "both":
+        return mv is True and llama is True
+    if verifiers == "math_verify":
+        return mv is True
+    return llama is True
+
+
+def _verdict_list(values: list | None, n: int) -> list:
+    return [None] * n if values is None else values
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cache key
+
+
+def _plain(obj: Any) -> Any:
+    """A JSON-able copy of a dataclass or OmegaConf config."""
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(obj):
+            return OmegaConf.to_container(obj, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    return obj
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _code_hash(names: tuple[str, ...]) -> str:
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for name in names:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def source_fingerprint(cfg: Any) -> dict[str, Any]:
+    """What identifies the traces without loading them: teacher settings + code, file hash, or hub id/revision."""
+    if cfg.source == "synthetic":
+        from redi import grading
+
+        code = (
+            _code_hash(_TEACHER_FILES) + hashlib.sha256(Path(grading.__file__).read_bytes()).hexdigest()[:16]
+        )
+        return {"synthetic": _plain(cfg.synthetic), "code": code}
+    if cfg.source == "local":
+        path = Path(str(cfg.path)).expanduser()
+        if not path.is_file():
+            raise DataError(f"data.path: no such file {str(path)!r}")
+        return {"path": str(path.resolve()), "sha256": _file_sha256(path)}
+    if cfg.source == "hub":
+        return {
+            "hub_id": cfg.hub_id,
+            "hub_config": cfg.hub_config,
+            "split": cfg.split,
+            "revision": cfg.hub_revision,
+        }
+    raise DataError(f"data.source: unknown value {cfg.source!r}; expected synthetic | hub | local")
+
+
+def cache_key(
+    cfg: Any, tokenizer_key: str | None, contamination_texts: list[str] | None
+) -> tuple[str, dict[str, Any]]:
+    """The hash that names a build, and the inputs it was made from (saved next to the build)."""
+    decon = None
+    if cfg.builder.decontaminate and contamination_texts:
+        decon = hashlib.sha256("\x00".join(contamination_texts).encode()).hexdigest()
+    inputs = {
+        "builder": _plain(cfg.builder),
+        "prompt_template": cfg.prompt_template,
+        "column_map": _plain(cfg.column_map),
+        "source": source_fingerprint(cfg),
+        "tokenizer": tokenizer_key,
+        "contamination": decon,
+        "code": _code_hash(_CODE_FILES),
+    }
+    blob = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20], inputs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the build
+
+
+def validate_builder_config(cfg: Any) -> None:
+    """Raise naming the key and value of a builder setting that cannot work."""
+    b = cfg.builder
+    if b.verifiers not in VERIFIERS:
+        raise DataError(f"data.builder.verifiers: {b.verifiers!r} is not one of {list(VERIFIERS)}")
+    if b.null_verdict not in NULL_RULES:
+        raise DataError(f"data.builder.null_verdict: {b.null_verdict!r} is not one of {list(NULL_RULES)}")
+    for key in ("max_prompt_tokens", "max_response_tokens", "decontamination_ngram"):
+        if getattr(b, key) < 1:
+            raise DataError(f"data.builder.{key} must be >= 1, got {getattr(b, key)!r}")
+    if b.max_rows is not None and b.max_rows < 1:
+        raise DataError(f"data.builder.max_rows must be >= 1 or null, got {b.max_rows!r}")
+    try:
+        cfg.prompt_template.format(problem="x")
+    except (KeyError, IndexError, ValueError) as e:
+        raise DataError(
+            f"data.prompt_template: {cfg.prompt_template!r} must use only {{problem}}: {e}"
+        ) from e
+
+
+def _rows(ds: datasets.Dataset, columns: list[str], batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+    keys = [c for c in columns if c in ds.column_names]
+    for batch in ds.select_columns(keys).iter(batch_size=batch_size):
+        for values in zip(*(batch[k] for k in keys), strict=True):
+            yield dict(zip(keys, values, strict=True))
+
+
+def _count(count_tokens: CountTokens, texts: list[str], chunk: int = 1000) -> list[int]:
+    out: list[int] = []
+    for i in range(0, len(texts), chunk):
+        part = texts[i : i + chunk]
+        counts = list(count_tokens(part))
+        if len(counts) != len(part):
+            raise ValueError(f"count_tokens returned {len(counts)} counts for {len(part)} texts")
+        out += [int(c) for c in counts]
+    return out
+
+
+@dataclass
+class _Candidate:
+    problem_id: str
+    problem: str
+    answer: str
+    correct: str | None
+    incorrect: str | None
+
+
+def build_from_traces(
+    ds: datasets.Dataset,
+    cfg: Any,
+    count_tokens: CountTokens | None,
+    contamination_texts: list[str] | None,
+) -> BuiltData:
+    """Apply the paper's rules to loaded traces (no cache); see the module docstring for the steps."""
+    validate_builder_config(cfg)
+    b = cfg.builder
+    funnel: dict[str, int] = {"rows_loaded": len(ds)}
+    if b.max_rows is not None and b.max_rows < len(ds):
+        ds = ds.select(range(b.max_rows))
+    funnel["rows_max_rows"] = len(ds)
+    check_valid = b.require_valid and "problem_is_valid" in ds.column_names
+    if b.require_valid and not check_valid:
+        log.info("data.builder.require_valid: no problem_is_valid column, every row counts as valid")
+    drop_sources = set(b.drop_sources or [])
+    if b.decontaminate and not contamination_texts:
+        raise DataError(
+            "data.builder.decontaminate is true but no contamination texts were given; pass the benchmark "
+            "problems or set data.builder.decontaminate=false"
+        )
+    index = NgramIndex(contamination_texts, b.decontamination_ngram) if b.decontaminate else None
+
+    n_valid = n_source = 0
+    kept: list[_Candidate] = []
+    traces = {"traces": 0, "traces_dropped_incomplete": 0, "traces_correct": 0, "traces_incorrect": 0}
+    columns = ["problem", "answer", "uuid", "problem_is_valid", "source", "generations",
+               "correctness_math_verify", "correctness_llama", "is_reasoning_complete"]  # fmt: skip
+    for i, row in enumerate(_rows(ds, columns)):
+        if check_valid and str(row.get("problem_is_valid") or "").strip().lower() != "yes":
+            continue
+        n_valid += 1
+        if row.get("source") in drop_sources:
+            continue
+        n_source += 1
+        if index is not None and index.contains(row["problem"]):
+            continue
+        gens = row["generations"]
+        n = len(gens)
+        mv = _verdict_list(row.get("correctness_math_verify"), n)
+        ll = _verdict_list(row.get("correctness_llama"), n)
+        complete = _verdict_list(row.get("is_reasoning_complete"), n)
+        first_ok = first_bad = None
+        for j in range(n):
+            traces["traces"] += 1
+            if b.require_complete and complete[j] is not True:
+                traces["traces_dropped_incomplete"] += 1
+                continue
+            if trace_correct(mv[j], ll[j], b.verifiers, b.null_verdict):
+                traces["traces_correct"] += 1
+                first_ok = gens[j] if first_ok is None else first_ok
+            else:
+                traces["traces_incorrect"] += 1
+                first_bad = gens[j] if first_bad is None else first_bad
+        pid = row.get("uuid") if isinstance(row.get("uuid"), str) and row.get("uuid") else f"row-{i}"
+        answer = "" if row.get("answer") is None else str(row["answer"])
+        kept.append(_Candidate(pid, row["problem"], answer, first_ok, first_bad))
+    funnel["rows_valid"] = n_valid
+    funnel["rows_source"] = n_source
+    funnel["rows_decontaminated"] = len(kept)
+    funnel.update(traces)
+
+    order = np.random.default_rng(b.shuffle_seed).permutation(len(kept))
+    kept = [kept[k] for k in order]
+    sft_cands = [c for c in kept if c.correct is not None]
+    pair_cands = [c for c in kept if c.correct is not None and c.incorrect is not None]
+    funnel["sft_has_correct"] = len(sft_cands)
+
+    if count_tokens is None:
+        log.info("no token counter given: the prompt/response length filters are skipped")
+        sft, pairs = sft_cands, pair_cands
+        funnel["sft_prompt_fits"] = funnel["sft_response_fits"] = len(sft)
+        funnel["pairs_has_both"] = funnel["pairs_prompt_fits"] = funnel["pairs_responses_fit"] = len(pairs)
+    else:
+        prompts = _count(count_tokens, [cfg.prompt_template.format(problem=c.problem) for c in sft_cands])
+        correct_len = _count(count_tokens, [c.correct for c in sft_cands])  # type: ignore[misc]
+        fits = {id(c): p <= b.max_prompt_tokens for c, p in zip(sft_cands, prompts, strict=True)}
+        ok_len = {id(c): n <= b.max_response_tokens for c, n in zip(sft_cands, correct_len, strict=True)}
+        sft = [c for c in sft_cands if fits[id(c)]]
+        funnel["sft_prompt_fits"] = len(sft)
+        sft = [c for c in sft if ok_len[id(c)]]
+        funnel["sft_response_fits"] = len(sft)
+        funnel["pairs_has_both"] = len(pair_cands)
+        pairs = [c for c in pair_cands if fits[id(c)]]
+        funnel["pairs_prompt_fits"] = len(pairs)
+        bad_len = _count(count_tokens, [c.incorrect for c in pairs])  # type: ignore[misc]
+        pairs = [
+            c for c, n in zip(pairs, bad_len, strict=True) if ok_len[id(c)] and n <= b.max_response_tokens
+        ]
+        funnel["pairs_responses_fit"] = len(pairs)
+    funnel["sft_rows"] = len(sft)
+    funnel["pair_rows"] = len(pairs)
+
+    sft_ds = datasets.Dataset.from_dict(
+        {
+            "problem_id": [c.problem_id for c in sft],
+            "problem": [c.problem for c in sft],
+            "response": [c.correct for c in sft],
+            "answer": [c.answer for c in sft],
+        },
+        features=datasets.Features({k: datasets.Value("string") for k in SFT_COLUMNS}),
+    )
+    pairs_ds = datasets.Dataset.from_dict(
+        {
+            "problem_id": [c.problem_id for c in pairs],
+            "problem": [c.problem for c in pairs],
+            "chosen": [c.correct for c in pairs],
+            "rejected": [c.incorrect for c in pairs],
+            "answer": [c.answer for c in pairs],
+        },
+        features=datasets.Features({k: datasets.Value("string") for k in PAIR_COLUMNS}),
+    )
+    return BuiltData(sft=sft_ds, pairs=pairs_ds, funnel=funnel)
+
+
+def format_funnel(funnel: dict[str, int]) -> str:
+    """The funnel as aligned lines, one step per line."""
+    width = max(len(k) for k in funnel)
+    return "\n".join(f"  {k:<{width}}  {v:>10,d}" for k, v in funnel.items())
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _load_cached(target: Path, key: str) -> BuiltData:
+    funnel = json.loads((target / "funnel.json").read_text())
+    return BuiltData(
+        sft=datasets.load_from_disk(str(target / "sft")),
+        pairs=datasets.load_from_disk(str(target / "pairs")),
+        funnel=funnel,
+        path=target,
+        key=key,
+    )
+
+
+def build_training_data(
+    cfg: Any,
+    count_tokens: CountTokens | None,
+    contamination_texts: list[str] | None,
+    cache_dir: Path,
+    tokenizer_key: str | None = None,
+) -> BuiltData:
+    """D_SFT and D_Pref for ``cfg`` (a DataConfig), built once per distinct input and cached.
+
+    The build lives in ``cache_dir/data/<key>/`` (sft/, pairs/, funnel.json, inputs.json), where the key hashes
+    the builder settings, prompt template, column map, the source's fingerprint, ``tokenizer_key`` (required when
+    ``count_tokens`` is given: it names the tokenizer the lengths were counted with), the contamination texts and
+    this package's code. Concurrent callers (sweep members) serialise on a file lock; the first builds into a
+    temporary directory and renames it into place, the others load it.
+    """
+    validate_builder_config(cfg)
+    if count_tokens is not None and not tokenizer_key:
+        raise ValueError(
+            "build_training_data: tokenizer_key is required with count_tokens (it keys the cache)"
+        )
+    key, inputs = cache_key(cfg, tokenizer_key if count_tokens is not None else None, contamination_texts)
+    root = Path(cache_dir) / "data"
+    target = root / key
+    with _locked(root / f"{key}.lock"):
+        if (target / "funnel.json").is_file():
+            built = _load_cached(target, key)
+            log.info("data: cached build %s\n%s", target, format_funnel(built.funnel))
+            return built
+        ds = load_traces(cfg)
+        built = build_from_traces(ds, cfg, count_tokens, contamination_texts)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
+        try:
+            built.sft.save_to_disk(str(tmp / "sft"))
+            built.pairs.save_to_disk(str(tmp / "pairs"))
+            (tmp / "inputs.json").write_text(json.dumps(inputs, indent=2, sort_keys=True, default=str))
+            (tmp / "funnel.json").write_text(json.dumps(built.funnel, indent=2))
+            os.rename(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    log.info("data: built %s from %s\n%s", target, cfg.source, format_funnel(built.funnel))
+    return _load_cached(target, key)
