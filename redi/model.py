@@ -154,13 +154,16 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256((state + str(tokenizer.chat_template)).encode()).hexdigest()[:16]
 
 
-def save_model(model, tokenizer, target: Path) -> None:
-    """Write model + tokenizer in Hugging Face format to ``target`` atomically (tmp dir, then rename)."""
+def save_model(model, tokenizer, target: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+    """Write model + tokenizer in Hugging Face format to ``target`` atomically (tmp dir, then rename).
+
+    ``state_dict``: the weights to write instead of the model's own (the gathered full weights of a sharded model).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     unwrapped = getattr(model, "module", model)
-    unwrapped.save_pretrained(tmp, safe_serialization=True)
+    unwrapped.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
     if target.exists():
         old = target.with_name(f".{target.name}.old")

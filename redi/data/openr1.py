@@ -10,6 +10,8 @@ keeps its verdicts in a struct column ``correctness``; a dotted name in ``column
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -256,6 +258,23 @@ def origin_of(cfg: DataConfig) -> str:
     return "synthetic teacher"
 
 
+def _plain_config(node: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(node):
+        return OmegaConf.to_container(node, resolve=True)
+    return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
+
+
+@functools.lru_cache(maxsize=2)
+def _synthetic_traces(settings: str) -> datasets.Dataset:
+    """The teacher's rows for these settings, generated once per process (tokenizer training and the builder)."""
+    from redi.config import SyntheticTeacherConfig
+    from redi.data.synthetic import generate_teacher_rows  # local import: the teacher imports the grader
+
+    return datasets.Dataset.from_list(generate_teacher_rows(SyntheticTeacherConfig(**json.loads(settings))))
+
+
 def load_traces(cfg: DataConfig) -> datasets.Dataset:
     """Load teacher traces in the Open-R1 schema from ``cfg.source`` and check every row.
 
@@ -271,9 +290,7 @@ def load_traces(cfg: DataConfig) -> datasets.Dataset:
             raise DataError("data.path: required when data.source=local")
         ds = _load_local(cfg.path, cfg.column_map, required)
     elif cfg.source == "synthetic":
-        from redi.data.synthetic import generate_teacher_rows  # local import: the teacher imports the grader
-
-        ds = datasets.Dataset.from_list(generate_teacher_rows(cfg.synthetic))
+        ds = _synthetic_traces(json.dumps(_plain_config(cfg.synthetic), sort_keys=True))
         ds = apply_column_map(ds, cfg.column_map, "synthetic teacher")
     else:
         raise DataError(f"data.source: unknown value {cfg.source!r}; expected one of {list(SOURCES)}")

@@ -313,11 +313,14 @@ def _start_mariadb(cluster: Cluster, env: dict[str, str], port: int) -> None:
     ddir = cluster.root / "mariadb"
     datadir, sock = ddir / "data", ddir / "mariadb.sock"
     ddir.mkdir(exist_ok=True)
+    tmpdir = ddir / "tmp"  # private temporary tables: a shared /tmp being cleaned under it broke the bootstrap
+    tmpdir.mkdir(exist_ok=True)
     init = subprocess.run(
         [
             _sbin("mariadb-install-db"),
             "--no-defaults",
             f"--datadir={datadir}",
+            f"--tmpdir={tmpdir}",
             "--user=root",
             "--auth-root-authentication-method=socket",
             "--skip-test-db",
@@ -336,6 +339,7 @@ def _start_mariadb(cluster: Cluster, env: dict[str, str], port: int) -> None:
             _sbin("mariadbd"),
             "--no-defaults",
             f"--datadir={datadir}",
+            f"--tmpdir={tmpdir}",
             f"--socket={sock}",
             f"--port={port}",
             "--bind-address=127.0.0.1",
