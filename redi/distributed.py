@@ -1,16 +1,24 @@
 """torch.distributed set-up from torchrun's or SLURM's environment (via submitit), and a clean exit.
 
-One process (no RANK/WORLD_SIZE, no multi-task SLURM step) runs without a process group.
+One process (no RANK/WORLD_SIZE, no multi-task SLURM step) runs without a process group. Data parallelism is
+DDP, or FSDP2 (``fully_shard``) for models that do not fit one device; the helpers here that take a model work
+for both (and for an unwrapped model in one process). The distributed, length-grouped sampler is the training
+loop's plan: every rank computes the same global batch from (seed, epoch) and takes its own micro-batches of it.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import os
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
+
+_process_group_used = False  # set once this process initialised a process group (see exit_process)
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,19 @@ def setup(requested_device: str) -> DistEnv:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(requested_device, local_rank)
     if world > 1 and not dist.is_initialized():
+        global _process_group_used
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
+        _process_group_used = True
+        if rank == 0:
+            logging.getLogger(__name__).info(
+                "torch.distributed: %d processes, backend %s, launched by %s",
+                world,
+                backend,
+                "SLURM"
+                if "SLURM_PROCID" in os.environ and "TORCHELASTIC_RUN_ID" not in os.environ
+                else "torchrun",
+            )
     return DistEnv(rank=rank, world_size=world, local_rank=local_rank, device=device)
 
 
@@ -85,3 +104,123 @@ def broadcast_flag(flag: bool, env: DistEnv) -> bool:
     t = torch.tensor([1.0 if flag else 0.0])
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return bool(t.item() > 0)
+
+
+def launch_rank() -> int:
+    """This process's global rank as the launcher set it (torchrun's RANK or a multi-task SLURM step's
+    SLURM_PROCID), readable before :func:`setup`; 0 for a single process."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        return int(os.environ.get("SLURM_PROCID", "0"))
+    return 0
+
+
+def quiet_other_ranks(rank: int | None = None) -> None:
+    """On ranks other than 0: no log file (rank 0 alone writes run.log) and only warnings on the console."""
+    if (launch_rank() if rank is None else rank) == 0:
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+            handler.close()
+        else:
+            handler.setLevel(logging.WARNING)
+
+
+def exit_process(code: int | str | None) -> None:
+    """End the process with ``code``; after a process group was used: flush, destroy it and ``os._exit``.
+
+    gloo workers on CPU abort about 1 run in 5 at interpreter exit ("terminate called without an active
+    exception", SIGABRT) after finishing their work; skipping interpreter teardown avoids it.
+    """
+    if not _process_group_used:
+        sys.exit(code)
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sharded (FSDP2) models
+
+
+def is_sharded(model: torch.nn.Module) -> bool:
+    """True for a model wrapped with FSDP2's ``fully_shard`` (its parameters are DTensors)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def squared_sum(t: torch.Tensor) -> float:
+    """Sum of squares of all elements of ``t``, over every rank's shard when ``t`` is a sharded DTensor
+    (a collective then: call it on every rank)."""
+    from torch.distributed.tensor import DTensor
+
+    total = t.float().pow(2).sum()
+    if isinstance(total, DTensor):
+        total = total.full_tensor()
+    return float(total)
+
+
+def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
+    """The full (unsharded) state dict of a sharded model on rank 0, on the CPU; None on the other ranks.
+
+    A collective: every rank must call it. For a model that is not sharded, its own state dict on every rank.
+    """
+    if not is_sharded(model):
+        return getattr(model, "module", model).state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if dist.get_rank() != 0:
+        return None
+    # tied parameters (input and output embeddings) come back as separate copies: make them one tensor again
+    first: dict[int, str] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if id(param) in first and name in state:
+            state[name] = state[first[id(param)]]
+        first.setdefault(id(param), name)
+    return state
+
+
+def unsharded_copy(model: torch.nn.Module, device: torch.device) -> torch.nn.Module | None:
+    """An ordinary (unsharded) copy of a sharded Hugging Face model on rank 0, for evaluation; None elsewhere.
+
+    A collective (the weights are gathered): every rank must call it. A model that is not sharded is returned
+    as it is.
+    """
+    if not is_sharded(model):
+        return getattr(model, "module", model)
+    state = full_state_dict(model)
+    if state is None:
+        return None
+    copy: Any = _new_like(model)
+    missing, unexpected = copy.load_state_dict(state, strict=False)
+    tied = set(getattr(copy, "_tied_weights_keys", None) or [])
+    if unexpected or set(missing) - tied:
+        raise RuntimeError(
+            f"gathered weights do not fit {type(copy).__name__}: missing {missing}, unexpected {unexpected}"
+        )
+    if hasattr(copy, "tie_weights"):
+        copy.tie_weights()
+    dtype = next(v.dtype for v in state.values() if v.is_floating_point())
+    return copy.to(device=device, dtype=dtype).eval()
+
+
+def _new_like(model: torch.nn.Module) -> torch.nn.Module:
+    """A fresh instance of a Hugging Face model's class from its config (FSDP2 subclasses the instance's class)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    cls = next(c for c in type(model).__mro__ if not issubclass(c, FSDPModule))
+    copy = cls(model.config)
+    if getattr(model, "generation_config", None) is not None:
+        copy.generation_config = model.generation_config
+    return copy

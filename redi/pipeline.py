@@ -264,6 +264,8 @@ def run(cfg: DictConfig, run_dir: Path, env: DistEnv | None = None) -> RunResult
     env = env or setup(cfg.trainer.device)
     status = Status(run_dir)
     if status.finished:
+        if own_env:
+            teardown(env)
         log.info(
             "%s already ended %r at step %s: not running it again",
             run_dir,

@@ -28,7 +28,15 @@ from redi.collapse import CollapseDetector
 from redi.config import TrainerConfig
 from redi.data.batching import make_batches, padding_fraction
 from redi.data.tokenize import EncodedRows, collate_rows
-from redi.distributed import DistEnv, all_reduce_sum, barrier, broadcast_flag
+from redi.distributed import (
+    DistEnv,
+    all_reduce_sum,
+    barrier,
+    broadcast_flag,
+    is_sharded,
+    squared_sum,
+    unsharded_copy,
+)
 from redi.logprobs import policy_logps
 from redi.objectives.base import ObjectiveSpec, SequenceLogps
 from redi.status import Status
@@ -244,8 +252,10 @@ def train(
         nonlocal eval_metrics, last_eval_step
         last_eval_step = at_step
         fired = False
+        # a sharded model is gathered (by every rank) into a plain copy that rank 0 evaluates
+        eval_model = unsharded_copy(unwrapped, env.device) if evaluate is not None else None
         if env.is_main and evaluate is not None:
-            eval_metrics = evaluate(unwrapped, at_step)
+            eval_metrics = evaluate(eval_model, at_step)
             tracker.log(eval_metrics, step=at_step)
             accs = [v for k, v in eval_metrics.items() if k.endswith("/pass@1")]
             if accs:
@@ -259,6 +269,7 @@ def train(
     model.train()
     params = [p for p in unwrapped.parameters() if p.requires_grad]
     is_ddp = hasattr(model, "no_sync")
+    sharded = is_sharded(model)  # FSDP2: every rank saves its shards of a checkpoint
     autocast = (
         torch.autocast(device_type=env.device.type, dtype=torch.bfloat16)
         if cfg.precision == "bf16"
@@ -269,7 +280,7 @@ def train(
     guard = PreemptionGuard()
     while step < total_steps:
         if broadcast_flag(guard.requested, env):
-            if env.is_main:
+            if env.is_main or sharded:
                 save_checkpoint(
                     ckpt_dir,
                     step,
@@ -279,6 +290,7 @@ def train(
                     _loop_state(detector, eval_metrics),
                     cfg.keep_checkpoints,
                 )
+            if env.is_main:
                 status.update(
                     state="interrupted", step=step, reason=f"preempted at step {step}; checkpoint saved"
                 )
@@ -342,7 +354,7 @@ def train(
         }
         if before is not None:
             metrics["train/update_norm"] = math.sqrt(
-                sum(float((p.detach() - b).float().pow(2).sum()) for p, b in zip(params, before, strict=True))
+                sum(squared_sum(p.detach() - b) for p, b in zip(params, before, strict=True))
             )
         if objective.needs_pairs:
             metrics["train/logps_rejected"] = float(sums[2]) / n
@@ -366,7 +378,7 @@ def train(
                 outcome_state, reason = "collapsed", detector.reason
                 break
         if step % cfg.save_every == 0 and step < total_steps:
-            if env.is_main:
+            if env.is_main or sharded:
                 save_checkpoint(
                     ckpt_dir,
                     step,
@@ -376,6 +388,7 @@ def train(
                     _loop_state(detector, eval_metrics),
                     cfg.keep_checkpoints,
                 )
+            if env.is_main:
                 status.update(step=step)
             barrier(env)
     progress.close()

@@ -41,14 +41,15 @@ class TokenizationSettings:
 def format_prompt(tokenizer, problem: str, settings: TokenizationSettings) -> str:
     """The chat-formatted prompt text, ending with the assistant prefix the model continues from."""
     user = settings.prompt_template.format(problem=problem)
-    return tokenizer.apply_chat_template([{"role": "user", "content": user}], add_generation_prompt=True,
-                                         tokenize=False)
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": user}], add_generation_prompt=True, tokenize=False
+    )
 
 
 def _strip_think(response: str, chat_template: str) -> str:
     prefix = ASSISTANT_PREFIX.get(chat_template, "")
     if prefix.endswith("<think>\n") and response.startswith("<think>"):
-        return response[len("<think>"):].lstrip("\n")
+        return response[len("<think>") :].lstrip("\n")
     return response
 
 
@@ -117,7 +118,9 @@ class EncodedRows:
         return len(self.chosen)
 
 
-def encode_rows(encoder: Encoder, problems: list[str], chosen: list[str], rejected: list[str] | None) -> EncodedRows:
+def encode_rows(
+    encoder: Encoder, problems: list[str], chosen: list[str], rejected: list[str] | None
+) -> EncodedRows:
     """Encode SFT rows (rejected None) or preference pairs, dropping or truncating over-long ones as configured."""
     prompts = encoder.prompt_ids(problems)
     chosen_ids = encoder.response_ids(chosen)
