@@ -70,11 +70,15 @@ def resolve_source(value: str, key: str) -> ModelSource:
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, chat_template: str) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer trained on ``texts`` with ChatML special tokens and the named chat template."""
+    """A byte-level BPE tokenizer (digits split one per token) trained on ``texts``, with ChatML special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # one token per digit (as Qwen2.5's tokenizer does): a number reads the same wherever it stands, and
+    # arithmetic is over ten digit tokens instead of a lookup table over hundreds of multi-digit ones
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

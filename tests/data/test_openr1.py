@@ -111,7 +111,14 @@ def test_synthetic_source_loads_the_teacher(monkeypatch):
     from redi.data import synthetic
 
     monkeypatch.setattr(synthetic, "generate_teacher_rows", lambda cfg: [good_row(0), good_row(1)])
-    assert load_traces(DataConfig(source="synthetic"))["uuid"] == ["u0", "u1"]
+    cached = getattr(openr1, "_synthetic_traces", None)  # rows are memoised per process: start and end clean
+    if cached is not None:
+        cached.cache_clear()
+    try:
+        assert load_traces(DataConfig(source="synthetic"))["uuid"] == ["u0", "u1"]
+    finally:
+        if cached is not None:
+            cached.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------------------------------
