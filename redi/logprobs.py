@@ -40,17 +40,21 @@ class TokenBatch:
         return int(self.attention_mask.sum())
 
 
-def token_logps(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+def token_logps(logits: torch.Tensor, input_ids: torch.Tensor, max_chunk_elements: int = 1 << 26) -> torch.Tensor:
     """Log-prob of each next token: (N, T, V) logits and (N, T) ids -> (N, T-1) log p(ids[:, t+1] | ids[:, :t+1]).
 
-    Computed row by row as gathered logit minus logsumexp, so no (N, T, V) log-softmax is materialised.
+    Computed as gathered logit minus logsumexp, in chunks of rows holding at most ``max_chunk_elements`` logits, so
+    no full (N, T, V) float32 log-softmax is materialised for a large vocabulary (one chunk for a small one).
     """
     targets = input_ids[:, 1:]
-    out = torch.empty(targets.shape, dtype=torch.float32, device=logits.device)
-    for i in range(logits.shape[0]):
-        row = logits[i, :-1].float()
-        out[i] = row.gather(-1, targets[i].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(row, dim=-1)
-    return out
+    n, t, v = logits.shape
+    rows = max(1, max_chunk_elements // max(1, (t - 1) * v))
+    parts = []
+    for start in range(0, n, rows):
+        chunk = logits[start : start + rows, :-1].float()
+        picked = chunk.gather(-1, targets[start : start + rows].unsqueeze(-1)).squeeze(-1)
+        parts.append(picked - torch.logsumexp(chunk, dim=-1))
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
 
 
 def sequence_logps(model: torch.nn.Module, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:

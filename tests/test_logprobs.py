@@ -28,6 +28,12 @@ def test_token_logps_match_log_softmax():
     assert torch.allclose(token_logps(logits, ids), expected, atol=1e-6)
 
 
+def test_chunked_equals_whole():
+    logits = torch.randn(5, 6, 11)
+    ids = torch.randint(0, 11, (5, 6))
+    assert torch.allclose(token_logps(logits, ids, max_chunk_elements=60), token_logps(logits, ids), atol=1e-6)
+
+
 def test_only_response_tokens_count_and_pairs_split():
     # prompt of 3 tokens, responses of 2 and 4 tokens (EOS included); every token has log-prob ln(1/2)
     chosen = Encoded([2, 3, 2, 0, 1], response_start=3, truncated=False)
