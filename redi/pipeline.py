@@ -339,7 +339,10 @@ def _finish_quietly(tracker: Tracker, exit_code: int) -> None:
 def _start_tracking(cfg: DictConfig, tracker: Tracker, status: Status, spec: ObjectiveSpec) -> None:
     lg = cfg.logger
     group = lg.group or cfg.sweep.name
-    tags = list(lg.tags) + [spec.name, f"experiment:{cfg.experiment.name}"]
+    from redi.analysis.wandb_views import run_tags
+
+    config = to_container(cfg)
+    tags = [*lg.tags, *run_tags(config), f"experiment:{cfg.experiment.name}"]
     run_id = tracker.start_wandb(
         mode=resolve_wandb_mode(lg.wandb_mode),
         project=lg.project,
@@ -348,7 +351,7 @@ def _start_tracking(cfg: DictConfig, tracker: Tracker, status: Status, spec: Obj
         job_type=spec.name,
         name=lg.name,
         tags=tags,
-        config=to_container(cfg),
+        config=config,
         run_id=status.data.get("wandb_run_id"),
     )
     if tracker.enabled:

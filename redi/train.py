@@ -71,18 +71,18 @@ class BatchPlan:
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         if epoch not in self._cache:
-            self._cache = {
-                epoch: make_batches(
-                    self.lengths,
-                    self.global_batch,
-                    seed=self.seed,
-                    epoch=epoch,
-                    mode=self.mode,
-                    window=self.window,
-                    max_tokens=self.max_tokens,
-                    drop_last=self.mode != "token_budget",
-                )
-            }
+            if len(self._cache) >= 2:  # keep epoch 0 (its length sets the schedule) and the current epoch
+                self._cache = {k: v for k, v in self._cache.items() if k == 0}
+            self._cache[epoch] = make_batches(
+                self.lengths,
+                self.global_batch,
+                seed=self.seed,
+                epoch=epoch,
+                mode=self.mode,
+                window=self.window,
+                max_tokens=self.max_tokens,
+                drop_last=self.mode != "token_budget",
+            )
         return self._cache[epoch]
 
     @property

@@ -1,0 +1,82 @@
+"""``python -m redi.analysis <sweep>``: the paper's figures (PNG) and tables (markdown and CSV), without Jupyter.
+
+<sweep> is a sweep directory, a sweep name under runs/sweeps, or wandb:<entity>/<project>/<group>.
+Output goes to <sweep dir>/analysis/ (``--out`` to choose; required for a W&B group).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from redi.analysis import figures, tables  # noqa: E402
+from redi.analysis.load import load_sweep, resolve_sweep, runs  # noqa: E402
+
+
+def write_all(source: str | Path, out: Path | None = None, benchmark: str | None = None) -> list[Path]:
+    """Write every figure and table of the sweep into ``out`` (default ``<sweep dir>/analysis``); returns the files."""
+    resolved = resolve_sweep(source)
+    if out is None:
+        if isinstance(resolved, str):
+            raise SystemExit("redi.analysis: a W&B source needs --out DIR")
+        out = Path(resolved) / "analysis"
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = load_sweep(resolved)
+    if frame.empty:
+        raise SystemExit(f"redi.analysis: no runs in {resolved}")
+    written: list[Path] = []
+
+    def save_fig(fig, name: str) -> None:
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        written.append(path)
+
+    for family in figures.FAMILIES:
+        fig = figures.family_figure(frame, family, benchmark)
+        if fig is not None:
+            save_fig(fig, family.key)
+    save_fig(figures.stability_figure(frame, benchmark), "stability")
+
+    summary = tables.stability_summary(frame, benchmark)
+    table = tables.table2(frame)
+    for name, df, md in (
+        ("summary", summary, tables.summary_markdown(summary)),
+        ("table2", table, tables.table2_markdown(table)),
+    ):
+        df.to_csv(out / f"{name}.csv", index=False)
+        (out / f"{name}.md").write_text(md)
+        written += [out / f"{name}.csv", out / f"{name}.md"]
+    runs(frame).to_csv(out / "runs.csv", index=False)
+    frame.to_csv(out / "curves.csv", index=False)
+    written += [out / "runs.csv", out / "curves.csv"]
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m redi.analysis", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "sweep", help="sweep directory, sweep name under runs/sweeps, or wandb:<entity>/<project>/<group>"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default <sweep>/analysis)")
+    parser.add_argument(
+        "--benchmark", default=None, help="benchmark for accuracy (default: the only one, else the mean)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        written = write_all(args.sweep, args.out, args.benchmark)
+    except FileNotFoundError as e:
+        print(f"redi.analysis: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

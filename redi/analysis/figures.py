@@ -1,0 +1,268 @@
+"""The paper's collapse figures from the tidy sweep table; shared by ``python -m redi.analysis`` and the notebooks.
+
+Every figure has one row of panels per facet value: accuracy (pass@1 with its standard error), chosen and
+rejected log-prob per token, update norm, and mean generation length, against the training step. The stage-1
+level is a dashed grey line; a run's collapse step is a dotted vertical line in its colour.
+Figures are ``matplotlib.figure.Figure`` objects not registered with pyplot (no global state, no GUI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from redi.analysis.load import benchmarks, format_value, runs
+from redi.analysis.tables import accuracy, stability_summary
+
+PANELS = (
+    ("accuracy", "pass@1"),
+    ("train/logps_chosen", "chosen log-prob / token"),
+    ("train/logps_rejected", "rejected log-prob / token"),
+    ("train/update_norm", "update norm"),
+    ("length", "mean generation length"),
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One figure of the paper: which runs it shows, what colours them, what splits them into rows."""
+
+    key: str  # file stem of the PNG
+    title: str
+    select: Callable[[pd.DataFrame], pd.Series]  # runs table -> boolean mask
+    hue: tuple[str, ...]
+    facet: str | None = None
+
+
+def _is(objective: str) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda r: r["objective"] == objective
+
+
+def _symmetric_vs_asymmetric(r: pd.DataFrame) -> pd.Series:
+    """REDI runs at alpha = 1 (symmetric) and at the largest alpha < 1 in the sweep (asymmetric)."""
+    redi = r["objective"] == "redi"
+    below = r.loc[redi & (r["alpha"] < 1.0), "alpha"]
+    keep = {1.0} | ({float(below.max())} if len(below) else set())
+    return redi & r["alpha"].isin(keep) & (r["alpha"] == 1.0).any()
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("fig3_dpo", "DPO at several (beta, lr) (cf. paper Fig. 3)", _is("dpo"), ("beta", "lr")),
+    Family(
+        "fig4_dpo_lr",
+        "DPO learning-rate sweep per beta (cf. paper Fig. 4)",
+        _is("dpo"),
+        ("lr",),
+        facet="beta",
+    ),
+    Family("fig5_simpo", "SimPO (cf. paper Fig. 5)", _is("simpo"), ("beta", "gamma", "lr")),
+    Family(
+        "fig6_symmetric",
+        "symmetric (alpha = 1) vs asymmetric REDI (cf. paper Fig. 6)",
+        _symmetric_vs_asymmetric,
+        ("alpha", "lr"),
+    ),
+    Family(
+        "fig7_alpha",
+        "REDI alpha sweep per learning rate (cf. paper Fig. 7)",
+        _is("redi"),
+        ("alpha",),
+        facet="lr",
+    ),
+)
+FAMILY_BY_KEY = {f.key: f for f in FAMILIES}
+
+
+def family_runs(frame: pd.DataFrame, family: Family) -> list[str]:
+    """Names of the runs a family shows (empty when the sweep has none)."""
+    table = runs(frame)
+    return table.loc[family.select(table).fillna(False).astype(bool), "run"].tolist()
+
+
+def _label(row: pd.Series, keys: Sequence[str]) -> str:
+    return ", ".join(f"{k}={format_value(row[k])}" for k in keys if pd.notna(row[k])) or str(row["run"])
+
+
+def _series(
+    g: pd.DataFrame, panel: str, benchmark: str | None
+) -> tuple[pd.Series, pd.Series, pd.Series | None]:
+    """(steps, values, sem or None) of one panel for one run."""
+    if panel == "accuracy":
+        y = accuracy(g, benchmark)
+        sem_col = f"eval/{benchmark}/pass@1_sem" if benchmark else None
+        sem = g[sem_col] if sem_col and sem_col in g else None
+    elif panel == "length":
+        cols = [
+            c
+            for c in g.columns
+            if c.endswith("/mean_length") and (benchmark is None or c == f"eval/{benchmark}/mean_length")
+        ]
+        y = g[cols].mean(axis=1, skipna=False) if cols else pd.Series(np.nan, index=g.index)
+        sem = None
+    else:
+        y = g[panel] if panel in g else pd.Series(np.nan, index=g.index)
+        sem = None
+    mask = y.notna()
+    return (
+        g.loc[mask, "step"].astype(float),
+        y[mask].astype(float),
+        (sem[mask].astype(float) if sem is not None else None),
+    )
+
+
+def collapse_figure(
+    frame: pd.DataFrame,
+    run_names: Sequence[str],
+    *,
+    title: str,
+    hue: Sequence[str],
+    facet: str | None = None,
+    benchmark: str | None = None,
+    smooth: int | None = None,
+) -> Figure:
+    """Accuracy, chosen/rejected log-probs, update norm and length against step for ``run_names``.
+
+    ``hue``: config columns that name a line (colour); ``facet``: a config column with one row of panels per value;
+    ``benchmark``: the accuracy shown (default: the only benchmark, else the mean over benchmarks);
+    ``smooth``: rolling-mean window for the per-step training curves (default: about 1/25 of the steps).
+    """
+    data = frame[frame["run"].isin(run_names)].dropna(subset=["step"])
+    benches = benchmarks(frame)
+    if benchmark is None and len(benches) == 1:
+        benchmark = benches[0]
+    info = runs(data).set_index("run").loc[list(dict.fromkeys(run_names))].reset_index()
+    facets = sorted(info[facet].dropna().unique()) if facet else [None]
+    if facet and info[facet].isna().any():
+        facets.append(np.nan)
+    if smooth is None:
+        smooth = max(1, int(data["step"].max() or 1) // 25) if len(data) else 1
+    summary = stability_summary(data, benchmark).set_index("run") if len(data) else pd.DataFrame()
+    start = accuracy(frame[frame["step"] == 0], benchmark).mean()
+
+    labels = list(dict.fromkeys(_label(r, hue) for _, r in info.iterrows()))
+    palette = _palette(len(labels))
+    colours = dict(zip(labels, palette, strict=True))
+
+    fig = Figure(figsize=(3.2 * len(PANELS), 2.6 * len(facets) + 0.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(facets), len(PANELS), squeeze=False))
+    for i, value in enumerate(facets):
+        rows = (
+            info
+            if facet is None
+            else info[info[facet].isna()]
+            if pd.isna(value)
+            else info[info[facet] == value]
+        )
+        for j, (panel, ylabel) in enumerate(PANELS):
+            ax = axes[i, j]
+            seen: set[str] = set()
+            for _, r in rows.iterrows():
+                g = data[data["run"] == r["run"]].sort_values("step")
+                label = _label(r, hue)
+                x, y, sem = _series(g, panel, benchmark)
+                if y.empty:
+                    continue
+                colour = colours[label]
+                if panel in ("accuracy", "length"):
+                    ax.plot(x, y, marker="o", ms=3, color=colour, label=None if label in seen else label)
+                    if sem is not None and sem.notna().any():
+                        ax.fill_between(x, y - sem, y + sem, color=colour, alpha=0.15, lw=0)
+                else:
+                    ax.plot(
+                        x,
+                        y.rolling(smooth, min_periods=1).mean(),
+                        color=colour,
+                        lw=1.2,
+                        label=None if label in seen else label,
+                    )
+                seen.add(label)
+                cstep = summary["collapse_step"].get(r["run"]) if len(summary) else pd.NA
+                if pd.notna(cstep):
+                    ax.axvline(float(cstep), color=colour, ls=":", lw=1)
+            if panel == "accuracy" and pd.notna(start):
+                ax.axhline(start, color="grey", ls="--", lw=0.8, label="stage 1")
+            if panel == "train/update_norm":
+                ax.set_yscale("log") if (
+                    data.get("train/update_norm", pd.Series(dtype=float)) > 0
+                ).any() else None
+            ax.set_xlabel("step")
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+            if j == 0:
+                head = f"{facet}={format_value(value)}" if facet else ""
+                ax.set_title(head, loc="left", fontsize=9)
+                if ax.get_legend_handles_labels()[0]:
+                    ax.legend(fontsize=7, frameon=False)
+    name = benchmark or "mean over benchmarks"
+    fig.suptitle(
+        f"{title}  [{name}; train curves: rolling mean over {smooth} steps; ':' = collapse]", fontsize=10
+    )
+    return fig
+
+
+def _palette(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis" if n > 10 else "tab10"]
+    return [cmap(i / max(n - 1, 1)) if n > 10 else cmap(i) for i in range(n)]
+
+
+def family_figure(frame: pd.DataFrame, family: Family | str, benchmark: str | None = None) -> Figure | None:
+    """The figure of one family (see FAMILIES), or None when the sweep has no run of it."""
+    family = FAMILY_BY_KEY[family] if isinstance(family, str) else family
+    names = family_runs(frame, family)
+    if not names:
+        return None
+    return collapse_figure(
+        frame, names, title=family.title, hue=family.hue, facet=family.facet, benchmark=benchmark
+    )
+
+
+def stability_figure(frame: pd.DataFrame, benchmark: str | None = None) -> Figure:
+    """Peak against final accuracy per run (points below the diagonal lost accuracy; x = the run collapsed)."""
+    summary = stability_summary(frame, benchmark)
+    fig = Figure(figsize=(6.5, 5.5), layout="constrained")
+    ax = fig.subplots()
+    markers = {"redi": "o", "dpo": "s", "simpo": "^", "sft": "D"}
+    objectives = list(dict.fromkeys(summary["objective"])) if len(summary) else []
+    colours = dict(zip(objectives, _palette(max(len(objectives), 1)), strict=False))
+    for _, r in summary.iterrows():
+        if pd.isna(r["peak_acc"]):
+            continue
+        collapsed = pd.notna(r["collapse_step"]) or r["status"] in ("collapsed", "diverged")
+        ax.scatter(
+            r["peak_acc"],
+            r["final_acc"],
+            marker="x" if collapsed else markers.get(r["objective"], "o"),
+            color=colours[r["objective"]],
+            s=50,
+            label=r["objective"],
+        )
+        ax.annotate(
+            r["config"],
+            (r["peak_acc"], r["final_acc"]),
+            fontsize=6,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+    values = summary[["peak_acc", "final_acc"]].to_numpy(dtype=float) if len(summary) else np.zeros((0, 2))
+    if np.isfinite(values).any():
+        lo, hi = np.nanmin(values), np.nanmax(values)
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+    start = summary["start_acc"].mean() if len(summary) else np.nan
+    if pd.notna(start):
+        ax.axhline(start, color="grey", lw=0.6, ls=":")
+        ax.axvline(start, color="grey", lw=0.6, ls=":")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    if unique:
+        ax.legend(unique.values(), unique.keys(), fontsize=8, frameon=False)
+    ax.set_xlabel("peak pass@1")
+    ax.set_ylabel("final pass@1")
+    ax.set_title("stability vs performance (x: collapsed; dotted: stage-1 level)", fontsize=10)
+    ax.grid(alpha=0.3)
+    return fig

@@ -1,0 +1,361 @@
+"""Load a sweep into one tidy table: a row per (run, step), config columns, one column per logged metric.
+
+Two sources give the same columns:
+- a sweep directory (``runs/sweeps/<name>/``, one run directory per member: ``.hydra/config.yaml``,
+  ``status.json``, ``metrics.jsonl``), read offline;
+- a W&B group (``wandb:<entity>/<project>/<group>``), read through ``wandb.Api`` (offline W&B runs cannot be
+  read back by Python, so offline analysis always reads the run directories).
+
+Rows that share a step (training metrics and an evaluation logged at the same step) are merged into one row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: Columns describing the run, in this order, before ``step`` and the metric columns.
+RUN_COLUMNS = (
+    "run",
+    "run_id",
+    "config",
+    "objective",
+    "alpha",
+    "beta",
+    "gamma",
+    "lr",
+    "seed",
+    "status",
+    "collapse_step",
+    "final_step",
+    "location",
+)
+#: The configuration's hyperparameters (a configuration is a run up to its seed).
+CONFIG_KEYS = ("objective", "alpha", "beta", "gamma", "lr")
+
+# W&B run states -> the run directory's states, for runs whose summary carries no final state yet
+_WANDB_STATES = {
+    "running": "running",
+    "finished": "completed",
+    "crashed": "failed",
+    "failed": "failed",
+    "killed": "interrupted",
+    "preempted": "interrupted",
+    "preempting": "running",
+}
+_OUR_STATES = ("pending", "running", "interrupted", "completed", "collapsed", "diverged", "failed")
+
+
+@dataclass
+class RunRecord:
+    """Everything the table needs about one run, whatever the source."""
+
+    run: str
+    config: Mapping[str, Any]
+    status: Mapping[str, Any]
+    history: list[dict[str, Any]]
+    location: str
+    run_id: str | None = None
+    collapse: Mapping[str, Any] = field(default_factory=dict)  # trainer.collapse of the run, if known
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def lookup(config: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    """``config["a"]["b"]`` for ``"a.b"``, also accepting a flat ``config["a.b"]`` (as some W&B configs are)."""
+    if dotted in config:
+        return config[dotted]
+    node: Any = config
+    for part in dotted.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return default
+    return node
+
+
+def _number(value: Any) -> float | None:
+    """A float from a JSON/W&B value (``"nan"``/``"inf"`` strings included); None when absent or not numeric."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def format_value(value: float | None) -> str:
+    """Short, stable spelling of a hyperparameter: 1e-06 -> 1e-6, 0.0003 -> 3e-4, 0.80 -> 0.8."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    value = float(value)
+    if value != 0 and abs(value) < 1e-2:
+        mantissa, exponent = f"{value:.3e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:g}"
+
+
+def config_label(
+    objective: str, alpha: Any = None, beta: Any = None, gamma: Any = None, lr: Any = None
+) -> str:
+    """The configuration's name as the paper writes it, e.g. ``REDI alpha=0.8, lr=1e-6``."""
+    parts = []
+    name = {"redi": "REDI", "dpo": "DPO", "simpo": "SimPO", "sft": "SFT"}.get(objective, str(objective))
+    if objective == "redi" and _number(alpha) == 1.0:
+        name = "symmetric"
+    for key, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if _number(value) is not None and not (
+            objective == "redi" and key == "alpha" and name == "symmetric"
+        ):
+            parts.append(f"{key}={format_value(_number(value))}")
+    if _number(lr) is not None:
+        parts.append(f"lr={format_value(_number(lr))}")
+    return f"{name} {', '.join(parts)}".strip()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sources
+
+
+def resolve_sweep(source: str | Path) -> str | Path:
+    """A W&B spec as given, else the sweep directory: the path itself, ``<repo>/<path>``, or ``<repo>/runs/sweeps/<name>``."""
+    text = str(source)
+    if text.startswith("wandb:"):
+        return text
+    for candidate in (Path(text).expanduser(), REPO / text, REPO / "runs" / "sweeps" / text):
+        if candidate.is_dir():
+            return candidate.resolve()
+    raise FileNotFoundError(
+        f"sweep {text!r}: no such directory (tried it as a path, under {REPO} and under {REPO / 'runs' / 'sweeps'}); "
+        "for W&B write wandb:<entity>/<project>/<group>"
+    )
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if not path.exists():
+        return rows
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line cut by a crash: what came before is intact
+    return rows
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """The composed config, with interpolations resolved where they can be (``${stage1.lr}``), else None."""
+    from omegaconf import OmegaConf
+
+    if not path.exists():
+        return {}
+    raw = OmegaConf.load(path)
+    out: dict[str, Any] = {}
+    for key in ("objective.name", "alpha", "beta", "gamma", "lr", "seed", "sweep.name", "trainer.collapse"):
+        value = OmegaConf.select(raw, key, default=None, throw_on_resolution_failure=False)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=False)
+        out[key] = value
+    return out
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / ".hydra" / "config.yaml").exists() or (path / "status.json").exists()
+
+
+def records_from_dir(sweep_dir: str | Path) -> list[RunRecord]:
+    """One record per run directory under ``sweep_dir`` (the directory itself if it is a single run)."""
+    sweep_dir = Path(sweep_dir)
+    run_dirs = (
+        [sweep_dir]
+        if is_run_dir(sweep_dir)
+        else sorted(p for p in sweep_dir.iterdir() if p.is_dir() and is_run_dir(p))
+    )
+    records = []
+    for run_dir in run_dirs:
+        config = _read_config(run_dir / ".hydra" / "config.yaml")
+        status_path = run_dir / "status.json"
+        status = json.loads(status_path.read_text()) if status_path.exists() else {"state": "pending"}
+        if not config.get("objective.name") and status.get("objective"):
+            config["objective.name"] = status["objective"]
+        records.append(
+            RunRecord(
+                run=run_dir.name,
+                config=config,
+                status={
+                    "state": status.get("state", "pending"),
+                    "collapse_step": status.get("collapse_step"),
+                    "step": status.get("step"),
+                },
+                history=_read_jsonl(run_dir / "metrics.jsonl"),
+                location=str(run_dir),
+                run_id=status.get("wandb_run_id"),
+                collapse=config.get("trainer.collapse") or {},
+            )
+        )
+    return records
+
+
+def parse_wandb_spec(spec: str) -> tuple[str, str, str]:
+    """``wandb:<entity>/<project>/<group>`` -> (entity, project, group)."""
+    body = spec.removeprefix("wandb:").strip("/")
+    parts = body.split("/")
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"{spec!r}: expected wandb:<entity>/<project>/<group>")
+    return parts[0], parts[1], parts[2]
+
+
+def _history(run: Any) -> list[dict[str, Any]]:
+    """Every logged row of a W&B run (scan_history is unsampled; history() is the fallback)."""
+    if callable(getattr(run, "scan_history", None)):
+        rows = list(run.scan_history())
+    else:
+        frame = run.history(samples=1_000_000, pandas=True)
+        rows = frame.to_dict("records") if hasattr(frame, "to_dict") else list(frame)
+    out = []
+    for row in rows:
+        clean = {k: v for k, v in dict(row).items() if not str(k).startswith("_")}
+        if clean.get("step") is not None and not (
+            isinstance(clean["step"], float) and math.isnan(clean["step"])
+        ):
+            out.append(clean)
+    return out
+
+
+def records_from_wandb(entity: str, project: str, group: str, api: Any = None) -> list[RunRecord]:
+    """One record per W&B run of ``group`` (the sweep's name) in ``entity/project``."""
+    if api is None:
+        import wandb
+
+        api = wandb.Api(timeout=60)
+    runs = api.runs(f"{entity}/{project}", filters={"group": group})
+    records = []
+    for run in runs:
+        config = dict(run.config)
+        summary = dict(getattr(run, "summary", {}) or {})
+        state = summary.get("state")
+        if state not in _OUR_STATES:
+            state = _WANDB_STATES.get(getattr(run, "state", ""), "pending")
+        records.append(
+            RunRecord(
+                run=run.name,
+                config={
+                    "objective.name": lookup(config, "objective.name") or getattr(run, "job_type", None),
+                    **{k: lookup(config, k) for k in ("alpha", "beta", "gamma", "lr", "seed", "sweep.name")},
+                    "trainer.collapse": lookup(config, "trainer.collapse"),
+                },
+                status={
+                    "state": state,
+                    "collapse_step": summary.get("collapse_step"),
+                    "step": summary.get("final_step"),
+                },
+                history=_history(run),
+                location=str(getattr(run, "url", None) or f"{entity}/{project}/{run.id}"),
+                run_id=run.id,
+                collapse=lookup(config, "trainer.collapse") or {},
+            )
+        )
+    return records
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the table
+
+
+def _int_or_none(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None or math.isnan(number) else int(number)
+
+
+def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """The tidy table: RUN_COLUMNS, ``step``, then one column per metric (sorted), a row per (run, step)."""
+    parts = []
+    metric_names: set[str] = set()
+    for rec in records:
+        objective = rec.config.get("objective.name")
+        values = {k: _number(rec.config.get(k)) for k in ("alpha", "beta", "gamma", "lr")}
+        steps: dict[int, dict[str, Any]] = {}
+        for row in rec.history:
+            step = _int_or_none(row.get("step"))
+            if step is None:
+                continue
+            merged = steps.setdefault(step, {})
+            for key, value in row.items():
+                if key != "step" and "/" in key:
+                    metric_names.add(key)
+                    number = _number(value)
+                    if number is not None and not math.isnan(
+                        number
+                    ):  # an absent value never erases a logged one
+                        merged[key] = number
+        run_info = {
+            "run": rec.run,
+            "run_id": rec.run_id,
+            "config": config_label(objective, **values),
+            "objective": objective,
+            **values,
+            "seed": _int_or_none(rec.config.get("seed")),
+            "status": rec.status.get("state"),
+            "collapse_step": _int_or_none(rec.status.get("collapse_step")),
+            "final_step": _int_or_none(rec.status.get("step"))
+            if rec.status.get("step") is not None
+            else (max(steps) if steps else None),
+            "location": rec.location,
+        }
+        if not steps:  # a run that logged nothing still appears, with no step
+            parts.append({**run_info, "step": None})
+        for step in sorted(steps):
+            parts.append({**run_info, "step": step, **steps[step]})
+    metrics = sorted(metric_names)
+    frame = pd.DataFrame(parts, columns=[*RUN_COLUMNS, "step", *metrics])
+    for col in ("alpha", "beta", "gamma", "lr", *metrics):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    for col in ("seed", "collapse_step", "final_step", "step"):
+        frame[col] = pd.array(frame[col], dtype="Int64")
+    for col in ("run", "run_id", "config", "objective", "status", "location"):
+        frame[col] = frame[col].astype("object")
+    return frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
+
+
+def load_sweep(source: str | Path, *, api: Any = None) -> pd.DataFrame:
+    """The tidy table of a sweep: a directory, a sweep name under runs/sweeps, or ``wandb:<entity>/<project>/<group>``."""
+    resolved = resolve_sweep(source)
+    if isinstance(resolved, str):
+        records = records_from_wandb(*parse_wandb_spec(resolved), api=api)
+    else:
+        records = records_from_dir(resolved)
+    frame = frame_from_records(records)
+    frame.attrs["source"] = str(resolved)
+    frame.attrs["collapse"] = {r.run: dict(r.collapse or {}) for r in records}
+    return frame
+
+
+def runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: the run columns only."""
+    return frame[list(RUN_COLUMNS)].drop_duplicates("run").reset_index(drop=True)
+
+
+def benchmarks(frame: pd.DataFrame) -> list[str]:
+    """Benchmarks with a pass@1 column, e.g. ``["synthetic"]``."""
+    return sorted(c.split("/")[1] for c in frame.columns if c.startswith("eval/") and c.endswith("/pass@1"))
+
+
+def long_form(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same data with one row per (run, step, metric): columns RUN_COLUMNS, step, metric, value."""
+    metric_cols = [c for c in frame.columns if "/" in c]
+    out = frame.melt(
+        id_vars=[*RUN_COLUMNS, "step"], value_vars=metric_cols, var_name="metric", value_name="value"
+    )
+    return out.dropna(subset=["value"]).reset_index(drop=True)

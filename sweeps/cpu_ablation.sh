@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The paper's stability-versus-performance ablation in miniature on a CPU (conf/sweep/cpu_ablation.yaml), then its
+# figures and tables (python -m redi.analysis) and a copy of them in sweeps/cpu_ablation/ for the README.
+#   bash sweeps/cpu_ablation.sh                 # extra arguments are passed to every redi.run command
+# Members: REDI alpha {0, 0.2, 0.5, 0.8, 1} at lr HI and {0.2, 0.5, 0.8, 1} at lr LO, SimPO (2, 1) and DPO beta
+# {0.01, 0.1} at HI; two streams of single-threaded runs in parallel (the second waits for stage 1 on its lock).
+# A Hydra multirun is one Cartesian product, and an objective rejects keys it does not use, hence four commands.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+HI=${HI:-3e-4}
+LO=${LO:-3e-5}
+SWEEP=runs/sweeps/cpu_ablation
+COMMON=(sweep=cpu_ablation "$@")
+mkdir -p "$SWEEP"
+start=$(date +%s)
+echo "cpu_ablation: started $(date -Is); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+(
+  "$PY" -m redi.run "${COMMON[@]}" objective=redi alpha=0.0,0.2,0.5,0.8,1.0 lr="$HI"
+  "$PY" -m redi.run "${COMMON[@]}" objective=simpo lr="$HI"
+) > "$SWEEP/stream_a.log" 2>&1 &
+a=$!
+(
+  "$PY" -m redi.run "${COMMON[@]}" objective=redi alpha=0.2,0.5,0.8,1.0 lr="$LO"
+  "$PY" -m redi.run "${COMMON[@]}" objective=dpo beta=0.01,0.1 lr="$HI"
+) > "$SWEEP/stream_b.log" 2>&1 &
+b=$!
+wait "$a" "$b"
+trained=$(date +%s)
+times > "$SWEEP/.times"  # user and system CPU time of this shell, then of every finished child process
+cpu=$(tail -1 "$SWEEP/.times")
+"$PY" -m redi.analysis "$SWEEP" > /dev/null
+mkdir -p sweeps/cpu_ablation
+cp "$SWEEP"/analysis/*.png "$SWEEP"/analysis/*.md "$SWEEP"/analysis/*.csv sweeps/cpu_ablation/
+rm -f sweeps/cpu_ablation/curves.csv
+end=$(date +%s)
+echo "cpu_ablation: training and evaluation $((trained - start)) s, analysis $((end - trained)) s, total $((end - start)) s;" \
+  "CPU time of the runs (user, system): $cpu; load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$SWEEP/wall_time.txt"
