@@ -278,18 +278,16 @@ def train(
     progress = _progress_bar(total_steps, step, enabled=cfg.progress_bar and env.is_main)
     outcome_state, reason = "completed", ""
     guard = PreemptionGuard()
+
+    def save(at_step: int) -> None:
+        """Checkpoint on rank 0 (every rank writes its shards when the model is sharded)."""
+        if env.is_main or sharded:
+            state = _loop_state(detector, eval_metrics)
+            save_checkpoint(ckpt_dir, at_step, model, optimizer, scheduler, state, cfg.keep_checkpoints)
+
     while step < total_steps:
         if broadcast_flag(guard.requested, env):
-            if env.is_main or sharded:
-                save_checkpoint(
-                    ckpt_dir,
-                    step,
-                    model,
-                    optimizer,
-                    scheduler,
-                    _loop_state(detector, eval_metrics),
-                    cfg.keep_checkpoints,
-                )
+            save(step)
             if env.is_main:
                 status.update(
                     state="interrupted", step=step, reason=f"preempted at step {step}; checkpoint saved"
@@ -378,16 +376,7 @@ def train(
                 outcome_state, reason = "collapsed", detector.reason
                 break
         if step % cfg.save_every == 0 and step < total_steps:
-            if env.is_main or sharded:
-                save_checkpoint(
-                    ckpt_dir,
-                    step,
-                    model,
-                    optimizer,
-                    scheduler,
-                    _loop_state(detector, eval_metrics),
-                    cfg.keep_checkpoints,
-                )
+            save(step)
             if env.is_main:
                 status.update(step=step)
             barrier(env)
