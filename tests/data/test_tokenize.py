@@ -72,6 +72,7 @@ def test_keep_end_keeps_the_answer_and_eos_when_the_response_alone_is_too_long()
 
 
 def test_dropped_and_truncated_rows_are_counted(tokenizer):
-    enc = Encoder(tokenizer, settings(max_length=32, truncation="drop"))
+    prompt_length = len(Encoder(tokenizer, settings()).prompt_ids(["What is 12 + 30?"])[0])
+    enc = Encoder(tokenizer, settings(max_length=prompt_length + 8, truncation="drop"))
     rows = encode_rows(enc, ["What is 12 + 30?"] * 2, ["short", "a " * 40], None)
     assert (len(rows), rows.dropped) == (1, 1)
