@@ -353,7 +353,8 @@ class Config:
     gamma: float | None = None
     lr: float = 1e-4
     seed: int = 42
-    mode: str = "train"  # train (then evaluate) | eval (evaluate model.init_from only) | stage1 (build stage 1 only)
+    # train (then evaluate) | eval (evaluate model.init_from only) | stage1 (build stage 1 only)
+    mode: str = "train"
 
 
 def register_configs() -> None:

@@ -351,7 +351,8 @@ class Grader:
                 verdicts[i] = Verdict(fast, extracted)
             else:
                 todo.append((i, extracted))
-        bar = tqdm(total=len(predictions), desc="grading", disable=None if progress else True, leave=False)  # None: off when not a terminal
+        # disable=None: a bar only when stderr is a terminal
+        bar = tqdm(total=len(predictions), desc="grading", disable=None if progress else True, leave=False)
         bar.update(len(predictions) - len(todo))
         self._run_pool(todo, gold_sets, verdicts, bar)
         bar.close()

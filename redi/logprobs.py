@@ -40,7 +40,9 @@ class TokenBatch:
         return int(self.attention_mask.sum())
 
 
-def token_logps(logits: torch.Tensor, input_ids: torch.Tensor, max_chunk_elements: int = 1 << 26) -> torch.Tensor:
+def token_logps(
+    logits: torch.Tensor, input_ids: torch.Tensor, max_chunk_elements: int = 1 << 26
+) -> torch.Tensor:
     """Log-prob of each next token: (N, T, V) logits and (N, T) ids -> (N, T-1) log p(ids[:, t+1] | ids[:, :t+1]).
 
     Computed as gathered logit minus logsumexp, in chunks of rows holding at most ``max_chunk_elements`` logits, so

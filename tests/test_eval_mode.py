@@ -23,13 +23,27 @@ def test_eval_mode_on_a_model_directory_and_a_run_directory(tmp_path, shared_dat
     for target, name in ((model_dir, "from_model"), (tmp_path / "tiny", "from_run")):
         run_dir = tmp_path / name
         args = [
-            "mode=eval", f"model.init_from={target}", "eval=math500", "eval.engine=hf",
-            "eval.benchmarks.math500.source=local", f"eval.benchmarks.math500.path={shared_data}/benchmarks/math.json",
-            "eval.benchmarks.math500.limit=3", "eval.num_samples=2", "eval.max_new_tokens=8", "eval.batch_size=6",
-            "logger=off", f"hydra.run.dir={run_dir}",
+            "mode=eval",
+            f"model.init_from={target}",
+            "eval=math500",
+            "eval.engine=hf",
+            "eval.benchmarks.math500.source=local",
+            f"eval.benchmarks.math500.path={shared_data}/benchmarks/math.json",
+            "eval.benchmarks.math500.limit=3",
+            "eval.num_samples=2",
+            "eval.max_new_tokens=8",
+            "eval.batch_size=6",
+            "logger=off",
+            f"hydra.run.dir={run_dir}",
         ]
-        proc = subprocess.run([sys.executable, "-m", "redi.run", *args], capture_output=True, text=True,
-                              env={**os.environ}, cwd=tmp_path, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "redi.run", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ},
+            cwd=tmp_path,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         status = json.loads((run_dir / "status.json").read_text())
         assert status["state"] == "completed"

@@ -233,6 +233,8 @@ def test_agreement_with_qwen25math_labels():
 
 def test_distinct_integers_are_decided_without_the_pool():
     with Grader(GraderConfig(workers=1)) as g:
-        verdicts = g.grade(["\\boxed{12}", "\\boxed{-7}", "\\boxed{12.0}", "\\boxed{007}"], ["13", "-7", "12", "7"])
+        verdicts = g.grade(
+            ["\\boxed{12}", "\\boxed{-7}", "\\boxed{12.0}", "\\boxed{007}"], ["13", "-7", "12", "7"]
+        )
         assert [v.correct for v in verdicts] == [False, True, True, True]
         assert g.fast_path_hits == 2  # 12 vs 13 and -7 vs -7; 12.0 and 007 need Math-Verify

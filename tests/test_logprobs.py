@@ -31,7 +31,9 @@ def test_token_logps_match_log_softmax():
 def test_chunked_equals_whole():
     logits = torch.randn(5, 6, 11)
     ids = torch.randint(0, 11, (5, 6))
-    assert torch.allclose(token_logps(logits, ids, max_chunk_elements=60), token_logps(logits, ids), atol=1e-6)
+    assert torch.allclose(
+        token_logps(logits, ids, max_chunk_elements=60), token_logps(logits, ids), atol=1e-6
+    )
 
 
 def test_only_response_tokens_count_and_pairs_split():

@@ -150,7 +150,9 @@ def test_dpo_sweep_computes_reference_logps_once(tmp_path):
         "eval.at_end=false",
         "eval.at_start=false",
         cwd=tmp_path,
-        env_extra={"REDI_CACHE_DIR": str(tmp_path / "cache")},  # its own cache: nothing computed by other tests
+        env_extra={
+            "REDI_CACHE_DIR": str(tmp_path / "cache")
+        },  # its own cache: nothing computed by other tests
     )
     log = proc.stdout + proc.stderr
     assert log.count("reference log-probs: computed") == 1, log[-3000:]

@@ -71,7 +71,10 @@ class HFEngine:
         try:
             with torch.random.fork_rng(devices=devices), torch.inference_mode():
                 torch.manual_seed(seed)
-                bar = tqdm(total=len(jobs), desc="generating", disable=None if self.progress else True, leave=False)  # None: off when not a terminal
+                # disable=None: a bar only when stderr is a terminal
+                bar = tqdm(
+                    total=len(jobs), desc="generating", disable=None if self.progress else True, leave=False
+                )
                 for start in range(0, len(jobs), self.cfg.batch_size):
                     batch = jobs[start : start + self.cfg.batch_size]
                     rows = [encoded[i] for i, _ in batch]

@@ -313,7 +313,9 @@ def _start_mariadb(cluster: Cluster, env: dict[str, str], port: int) -> None:
     ddir = cluster.root / "mariadb"
     datadir, sock = ddir / "data", ddir / "mariadb.sock"
     ddir.mkdir(exist_ok=True)
-    tmpdir = ddir / "tmp"  # private temporary tables: a shared /tmp being cleaned under it broke the bootstrap
+    tmpdir = (
+        ddir / "tmp"
+    )  # private temporary tables: a shared /tmp being cleaned under it broke the bootstrap
     tmpdir.mkdir(exist_ok=True)
     init = subprocess.run(
         [
