@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from redi.cache import content_key, exclusive
 from redi.config import Config, SFTObjectiveConfig
+from redi.data.builder import source_fingerprint
 from redi.data.tokenize import Encoder, TokenizationSettings, encode_rows
 from redi.distributed import DistEnv, barrier, broadcast_flag, full_state_dict, is_sharded, setup, teardown
 from redi.model import (
@@ -39,7 +40,7 @@ from redi.train import Interrupted, LoopInputs, train
 from redi.validate import to_container, validate
 
 log = logging.getLogger(__name__)
-STAGE1_VERSION = 1
+STAGE1_VERSION = 2  # 2: the synthetic teacher writes column work
 
 
 @dataclass
@@ -79,6 +80,8 @@ def stage1_config(cfg: DictConfig) -> DictConfig:
         t.grad_accum_steps = cfg.stage1.grad_accum_steps
         t.warmup_ratio = cfg.stage1.warmup_ratio
         t.weight_decay = cfg.stage1.weight_decay
+        t.scheduler = cfg.stage1.scheduler
+        t.adam_beta2 = cfg.stage1.adam_beta2
         t.collapse.enabled = False
         s1.eval.every_n_steps = 0
         s1.eval.at_start = False
@@ -93,7 +96,12 @@ def stage1_dir(cfg: DictConfig) -> Path:
     model = to_container(cfg.model)
     model.pop("init_from", None)
     key = content_key(
-        STAGE1_VERSION, model, to_container(cfg.data), to_container(cfg.stage1), cfg.trainer.precision
+        STAGE1_VERSION,
+        model,
+        to_container(cfg.data),
+        source_fingerprint(cfg.data),  # the teacher's code or the data file's hash: new traces, new stage 1
+        to_container(cfg.stage1),
+        cfg.trainer.precision,
     )
     return cache_dir(cfg) / "stage1" / key
 

@@ -3,10 +3,13 @@
 Why it looks like this (docs/synthetic_teacher.md has the measurements): the CPU stand-in for DeepSeek-R1 traces must
 give a tiny model a task it learns partly but not fully, and negatives whose mistakes are the kind the student makes.
 So a problem is an expression of 2-5 terms with +, -, * (parentheses at higher difficulty), sometimes wrapped in a
-short story; a trace restates the expression, does one operation per line ("a op b = c") and ends in \\boxed{}.
+short story; a trace restates the expression, does one operation per line with its column work written out
+lowest digit first ("58 + 67 [8+7=15 5+6+1=12] = 125", the way MINIATURE.md's probe made addition learnable for a
+0.7M-parameter model: a one-shot "58 + 67 = 125" is not learned in a CPU budget) and ends in \\boxed{}.
 A mistake (dropped carry, sign slip, wrong precedence, dropped term) changes an intermediate result that later lines
 build on, so it changes the final answer and many tokens, and it falls preferentially on hard problems and hard
-steps (carries, products, many terms). Two more failure modes have no answer at all: stopping early, truncation.
+steps (carries, products, many terms); a dropped carry shows in the column work, as a student's would. Two more
+failure modes have no answer at all: stopping early, truncation.
 Every trace is then marked by the project's grader (redi.grading) against the true answer, and the rows come out in
 the Open-R1 schema so the same builder makes D_SFT and D_Pref from them.
 """
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 
 from redi.config import GraderConfig, SyntheticTeacherConfig
 
-ERROR_TYPES = ("dropped_carry", "sign_slip", "wrong_precedence", "dropped_term", "stop_early", "truncated")
+ERROR_TYPES = ("dropped_carry", "column_slip", "sign_slip", "wrong_precedence", "dropped_term", "stop_early", "truncated")
 OPS = ("+", "-", "*")
 
 
@@ -45,6 +48,8 @@ class Step:
     b: int
     c: int
     remaining: tuple[Token, ...]
+    dropped_carry: int | None = None  # column whose carry (borrow) was forgotten, for a teacher's mistake
+    column_slip: tuple[int, int] | None = None  # (column, amount) a digit fact of the column work is off by
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -121,10 +126,14 @@ def _drop_term(tokens: list[Token], pick: Callable[[list[int]], int | None]) -> 
 def solve(
     tokens: list[Token],
     left_to_right: bool = False,
-    corrupt: tuple[int, Callable[[int, str, int, int], int]] | None = None,
+    corrupt: tuple[int, Callable[[int, str, int, int], int]]
+    | tuple[int, Callable[[int, str, int, int], int], int | tuple[int, int]]
+    | None = None,
     drop: tuple[int, Callable[[list[int]], int | None]] | None = None,
 ) -> list[Step]:
-    """Evaluate one operation per step; ``corrupt=(t, f)`` replaces step t's result by f(a, op, b, c) and
+    """Evaluate one operation per step; ``corrupt=(t, f)`` replaces step t's result by f(a, op, b, c) (a third
+    item, the column whose carry the mistake forgot or the (column, amount) of a slipped digit fact, makes the
+    trace's column work show it) and
     ``drop=(t, pick)`` forgets the term ``pick(positions of unused terms)`` just before step t; both mistakes carry
     through the later steps."""
     toks = _unwrap(list(tokens))
@@ -146,9 +155,22 @@ def solve(
         c = _apply(op, a.value, b.value)
         if corrupt is not None and len(steps) == corrupt[0]:
             c = corrupt[1](a.value, op, b.value, c)
+            note = corrupt[2] if len(corrupt) > 2 else None
+        else:
+            note = None
         toks[k - 1 : k + 2] = [Num(c)]
         toks = _unwrap(toks)
-        steps.append(Step(a.value, op, b.value, c, tuple(toks)))
+        steps.append(
+            Step(
+                a.value,
+                op,
+                b.value,
+                c,
+                tuple(toks),
+                dropped_carry=note if isinstance(note, int) else None,
+                column_slip=note if isinstance(note, tuple) else None,
+            )
+        )
     return steps
 
 
@@ -159,44 +181,123 @@ def final_value(tokens: list[Token], steps: list[Step]) -> int:
     return next(t.value for t in tokens if isinstance(t, Num))
 
 
-def carry_deltas(a: int, op: str, b: int) -> list[int]:
-    """How the result of ``a op b`` changes when one carry (or borrow) is forgotten; one entry per carry."""
+def magnitude_form(a: int, op: str, b: int) -> tuple[int, str, int, int]:
+    """``a op b`` as ``sign * (x mop y)`` with x, y >= 0 and x >= y for "-": the form column arithmetic works on.
 
-    def add_carries(x: int, y: int) -> list[int]:
-        out, carry, col = [], 0, 0
-        while x or y:
-            s = x % 10 + y % 10 + carry
-            carry = s // 10
-            if carry:
-                out.append(-(10 ** (col + 1)))
-            x, y, col = x // 10, y // 10, col + 1
-        return out
+    (-45) + 36 -> (45, "-", 36, -1); 19 - 24 -> (24, "-", 19, -1); (-12) * 3 -> (12, "*", 3, -1).
+    """
+    if op == "*":
+        return abs(a), "*", abs(b), -1 if (a < 0) != (b < 0) else 1
+    signed_b = b if op == "+" else -b
+    if a >= 0 and signed_b >= 0:
+        return a, "+", signed_b, 1
+    if a < 0 and signed_b < 0:
+        return -a, "+", -signed_b, -1
+    pos, neg = (a, -signed_b) if a >= 0 else (signed_b, -a)
+    return (pos, "-", neg, 1) if pos >= neg else (neg, "-", pos, -1)
 
-    def sub_borrows(x: int, y: int) -> list[int]:  # x >= y >= 0
-        out, borrow, col = [], 0, 0
-        while x or y:
-            d = x % 10 - y % 10 - borrow
+
+def _digits(n: int) -> list[int]:
+    """Digits lowest first: 305 -> [5, 0, 3]."""
+    return [int(d) for d in reversed(str(n))]
+
+
+def column_work(
+    x: int, mop: str, y: int, drop: int | None = None, slip: tuple[int, int] | None = None
+) -> tuple[list[str], int] | None:
+    """School column arithmetic on magnitudes, lowest digit first: the facts written and the value they give.
+
+    ``58 + 67`` -> ["8+7=15", "5+6+1=12"], 125; ``52 - 17`` -> ["12-7=5", "5-1-1=3"], 35 (a borrowing column
+    shows the borrowed ten, the next one the borrowed 1); ``38 * 7`` -> ["8*7=56", "3*7+5=26"], 266 (one factor
+    must be a single digit; None for two multi-digit factors, which are written without work). ``drop=i`` forgets
+    the carry (borrow) out of column i, the teacher's dropped-carry mistake; the last column's carry is the
+    leading digit of its sum, so dropping it keeps only that sum's last digit. ``slip=(i, k)`` writes column i's
+    fact k off (``8+7=16``) and goes on from the wrong digit, the student's most common slip.
+    """
+
+    def slipped(i: int, value: int) -> int:
+        return value + slip[1] if slip is not None and slip[0] == i else value
+
+    if mop == "*":
+        if min(x, y) >= 10:
+            return None
+        digit, other = (x, y) if x < 10 and (y >= 10 or x <= y) else (y, x)
+        facts, written, carry = [], [], 0
+        columns = _digits(other)
+        for i, d in enumerate(columns):
+            p = slipped(i, d * digit + carry)
+            facts.append(f"{d}*{digit}" + (f"+{carry}" if carry else "") + f"={p}")
+            last = i == len(columns) - 1
+            written.append(p if last and not (drop == i) else p % 10)
+            carry = 0 if drop == i else p // 10
+        value = int("".join(str(w) for w in reversed(written)))
+        return facts, value
+    xs, ys = _digits(x), _digits(y)
+    n = max(len(xs), len(ys))
+    xs, ys = xs + [0] * (n - len(xs)), ys + [0] * (n - len(ys))
+    facts, written, carry = [], [], 0
+    for i in range(n):
+        last = i == n - 1
+        if mop == "+":
+            s = slipped(i, xs[i] + ys[i] + carry)
+            facts.append(f"{xs[i]}+{ys[i]}" + ("+1" if carry else "") + f"={s}")
+            written.append(s if last and drop != i else s % 10)
+            carry = 0 if drop == i else s // 10
+        else:
+            d = xs[i] - carry - ys[i]
             borrow = 1 if d < 0 else 0
-            if borrow:
-                out.append(10 ** (col + 1))
-            x, y, col = x // 10, y // 10, col + 1
-        return out
+            top = xs[i] + 10 * borrow
+            digit = slipped(i, d + 10 * borrow)
+            facts.append(f"{top}" + ("-1" if carry else "") + f"-{ys[i]}={digit}")
+            written.append(digit)
+            carry = 0 if drop == i else borrow
+    value = int("".join(str(w) for w in reversed(written)))
+    return facts, value
 
-    if op == "+" and a >= 0 and b >= 0:
-        return add_carries(a, b)
-    if op == "-" and a >= 0 and b >= 0:
-        return sub_borrows(a, b) if a >= b else [-d for d in sub_borrows(b, a)]
-    if op == "*" and a >= 0 and b >= 0 and min(a, b) < 10:
-        digit, other = (a, b) if a < 10 else (b, a)
-        out, carry, col = [], 0, 0
-        while other:
-            p = (other % 10) * digit + carry
-            carry = p // 10
-            if carry:
-                out.append(-carry * 10 ** (col + 1))
-            other, col = other // 10, col + 1
-        return out
-    return []
+
+def carry_columns(x: int, mop: str, y: int) -> list[int]:
+    """Columns of ``column_work(x, mop, y)`` whose carry (borrow) can be forgotten."""
+    work = column_work(x, mop, y)
+    if work is None:
+        return []
+    true = work[1]
+    return [i for i in range(len(work[0])) if column_work(x, mop, y, drop=i)[1] != true]  # type: ignore[index]
+
+
+def column_slips(x: int, mop: str, y: int) -> list[tuple[int, int]]:
+    """(column, amount) pairs for a slipped digit fact of ``column_work(x, mop, y)`` that stays a valid digit."""
+    work = column_work(x, mop, y)
+    if work is None:
+        return []
+    out = []
+    for i, fact in enumerate(work[0]):
+        value = int(fact.split("=")[1])
+        for k in (-1, 1):
+            if value + k >= 0 and (mop != "-" or value + k <= 9):
+                out.append((i, k))
+    return out
+
+
+def carry_deltas(a: int, op: str, b: int) -> list[int]:
+    """How the result of ``a op b`` changes when one carry (or borrow) of its column work is forgotten."""
+    x, mop, y, sign = magnitude_form(a, op, b)
+    true = _apply(mop, x, y)
+    return [sign * (column_work(x, mop, y, drop=i)[1] - true) for i in carry_columns(x, mop, y)]  # type: ignore[index]
+
+
+def format_step(step: Step) -> str:
+    """One line of work: ``58 + 67 [8+7=15 5+6+1=12] = 125``; the column facts are on the magnitudes, with
+    their own header when they differ from the line (``19 - 24 [24-19: 14-9=5 2-1-1=0] = -5``)."""
+    b = f"({step.b})" if step.b < 0 else str(step.b)
+    head = f"{step.a} {step.op} {b}"
+    x, mop, y, sign = magnitude_form(step.a, step.op, step.b)
+    work = column_work(x, mop, y, drop=step.dropped_carry, slip=step.column_slip)
+    if work is None:
+        return f"{head} = {step.c}"
+    facts = " ".join(work[0])
+    if (x, mop, y, sign) != (step.a, step.op, step.b, 1):
+        facts = f"{x}{mop}{y}: {facts}"
+    return f"{head} [{facts}] = {step.c}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -438,8 +539,7 @@ _ORDINALS = ("First", "Then", "Next", "Then", "Next", "Then")
 def _render_steps(expr: str, steps: list[Step], style: str) -> list[str]:
     lines = [f"We need {expr}." if style != "terse" else f"So {expr}."]
     for i, s in enumerate(steps):
-        b = f"({s.b})" if s.b < 0 else str(s.b)
-        line = f"{s.a} {s.op} {b} = {s.c}"
+        line = format_step(s)
         if style == "restate" and len(s.remaining) > 1:
             line += f", so {format_tokens(s.remaining)}"
         elif style == "verbose":
@@ -473,12 +573,22 @@ def _candidate_errors(
         if value != truth:
             makers[name] = lambda: Trace(_render(problem, wrong_steps, rng)[0], value, name, True)
 
-    carry_steps = [(t, carry_deltas(s.a, s.op, s.b)) for t, s in enumerate(steps)]
-    carry_steps = [(t, ds) for t, ds in carry_steps if ds]
+    carry_steps = [(t, carry_columns(*magnitude_form(s.a, s.op, s.b)[:3])) for t, s in enumerate(steps)]
+    carry_steps = [(t, cols) for t, cols in carry_steps if cols]
     if carry_steps:  # prefer the step with the most carries: that is where a student slips too
-        t, deltas = rng.choices(carry_steps, weights=[len(ds) ** 2 for _, ds in carry_steps])[0]
-        delta = rng.choice(deltas)
-        arithmetic("dropped_carry", solve(toks, corrupt=(t, lambda a, op, b, c: c + delta)))
+        t, cols = rng.choices(carry_steps, weights=[len(cs) ** 2 for _, cs in carry_steps])[0]
+        col = rng.choice(cols)
+        s = steps[t]
+        delta = carry_deltas(s.a, s.op, s.b)[cols.index(col)]
+        arithmetic("dropped_carry", solve(toks, corrupt=(t, lambda a, op, b, c: c + delta, col)))
+    slip_steps = [(t, column_slips(*magnitude_form(s.a, s.op, s.b)[:3])) for t, s in enumerate(steps)]
+    slip_steps = [(t, slips) for t, slips in slip_steps if slips]
+    if slip_steps:  # a longer column work has more facts to get wrong
+        t, slips = rng.choices(slip_steps, weights=[len(sl) for _, sl in slip_steps])[0]
+        slip = rng.choice(slips)
+        x, mop, y, sign = magnitude_form(steps[t].a, steps[t].op, steps[t].b)
+        wrong = sign * column_work(x, mop, y, slip=slip)[1]  # type: ignore[index]
+        arithmetic("column_slip", solve(toks, corrupt=(t, lambda a, op, b, c: wrong, slip)))
     signed = [t for t, s in enumerate(steps) if (s.a < 0 or s.b < 0 or s.c < 0) and s.c != 0]
     if signed:
         arithmetic("sign_slip", solve(toks, corrupt=(rng.choice(signed), lambda a, op, b, c: -c)))
@@ -526,7 +636,8 @@ def make_traces(
 # ---------------------------------------------------------------------------------------------------------------
 # reading a trace back: which mistake does a wrong answer look like?
 
-_STEP = re.compile(r"(-?\d+) ([+\-*]) \(?(-?\d+)\)? = (-?\d+)")
+_STEP = re.compile(r"(-?\d+) ([+\-*]) \(?(-?\d+)\)?(?: \[([^\]\n]*)\])? = (-?\d+)")
+_FACT = re.compile(r"^(\d+(?:[-+*]\d+)*)=(-?\d+)$")
 _TOKEN = re.compile(r"\d+|[-+*()]")
 MISTAKE_KINDS = ERROR_TYPES + ("misread_problem", "arithmetic_other", "final_copy", "other")
 
@@ -536,12 +647,23 @@ def parse_expression(expression: str) -> list[Token]:
     return [Num(int(t), True) if t.isdigit() else t for t in _TOKEN.findall(expression)]
 
 
+def _has_wrong_fact(work: str) -> bool:
+    """Whether the column work of a line (``8+7=15 5+6+1=12``, maybe after a ``x-y:`` header) has a false fact."""
+    facts = work.split(":")[-1].split()
+    for fact in facts:
+        m = _FACT.match(fact)
+        if m and eval(m.group(1)) != int(m.group(2)):  # noqa: S307 - digits and + - * only (checked by _FACT)
+            return True
+    return False
+
+
 def classify_mistake(expression: str, answer: str, text: str) -> str | None:
     """Which kind of mistake a trace for ``expression`` shows; None when its boxed answer is ``answer``.
 
     Reads the trace as the teacher writes it (a leading "<think>" line is optional, so a student's continuation of
     the prompt can be read too): no boxed answer -> stop_early (thinking closed) or truncated; a restated expression
-    that differs -> misread_problem; the first wrong step -> sign_slip, dropped_carry or arithmetic_other; a boxed
+    that differs -> misread_problem; the first wrong step -> column_slip (a false digit fact in its column work),
+    sign_slip, dropped_carry or arithmetic_other (e.g. a digit read from the wrong place); a boxed
     value that is not the last step's -> final_copy; correct steps giving the value of a wrong order of operations
     or of the expression without one term -> wrong_precedence or dropped_term; anything else -> other.
     """
@@ -556,10 +678,13 @@ def classify_mistake(expression: str, answer: str, text: str) -> str | None:
     first = lines[0].strip().removeprefix("We need ").removeprefix("So ").rstrip(".") if lines else ""
     if first != expression:
         return "misread_problem"
-    steps = [tuple(int(x) if x.lstrip("-").isdigit() else x for x in m) for m in _STEP.findall(text)]
-    for a, op, b, c in steps:
+    lines_found = _STEP.findall(text)
+    steps = [(int(a), op, int(b), int(c)) for a, op, b, _, c in lines_found]
+    for (a, op, b, c), (*_, work, _) in zip(steps, lines_found, strict=True):
         true = _apply(op, a, b)
         if c != true:
+            if _has_wrong_fact(work):
+                return "column_slip"
             if c == -true:
                 return "sign_slip"
             return "dropped_carry" if c - true in carry_deltas(a, op, b) else "arithmetic_other"

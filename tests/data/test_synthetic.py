@@ -16,9 +16,13 @@ from redi.data.openr1 import validate_dataset
 from redi.data.synthetic import (
     ERROR_TYPES,
     Num,
+    Step,
     carry_deltas,
     classify_mistake,
+    column_work,
     final_value,
+    format_step,
+    magnitude_form,
     generate_teacher_rows,
     heldout_problems,
     solve,
@@ -55,6 +59,37 @@ def test_carry_deltas_by_hand():
         -50,
         -200,
     ]  # 7*8 = 56 carries 5; 7*3+5 = 26 carries 2 (the final carry)
+
+
+def test_column_work_by_hand():
+    assert column_work(58, "+", 67) == (["8+7=15", "5+6+1=12"], 125)
+    assert column_work(52, "-", 17) == (["12-7=5", "5-1-1=3"], 35)
+    assert column_work(105, "-", 98) == (["15-8=7", "10-1-9=0", "1-1-0=0"], 7)
+    assert column_work(38, "*", 7) == column_work(7, "*", 38) == (["8*7=56", "3*7+5=26"], 266)
+    assert column_work(58, "+", 67, drop=0) == (["8+7=15", "5+6=11"], 115)  # the units' carry forgotten
+    assert column_work(58, "+", 67, drop=1) == (["8+7=15", "5+6+1=12"], 25)  # the final carry forgotten
+    assert column_work(38, "*", 7, drop=0) == (["8*7=56", "3*7=21"], 216)
+    assert column_work(23, "*", 45) is None  # two multi-digit factors: written without work
+
+
+def test_column_work_agrees_with_python_on_every_small_case():
+    for a in range(-130, 330, 7):
+        for b in range(-60, 330, 11):
+            for op in "+-*":
+                x, mop, y, sign = magnitude_form(a, op, b)
+                work = column_work(x, mop, y)
+                if work is None:
+                    assert op == "*" and min(abs(a), abs(b)) >= 10
+                    continue
+                assert sign * work[1] == (a + b if op == "+" else a - b if op == "-" else a * b), (a, op, b)
+
+
+def test_format_step_shows_the_magnitudes_when_they_differ():
+    assert format_step(Step(58, "+", 67, 125, ())) == "58 + 67 [8+7=15 5+6+1=12] = 125"
+    assert format_step(Step(19, "-", 24, -5, ())) == "19 - 24 [24-19: 14-9=5 2-1-1=0] = -5"
+    assert format_step(Step(-45, "+", 36, -9, ())) == "-45 + 36 [45-36: 15-6=9 4-1-3=0] = -9"
+    assert format_step(Step(7, "-", -3, 10, ())) == "7 - (-3) [7+3: 7+3=10] = 10"
+    assert format_step(Step(58, "+", 67, 115, (), dropped_carry=0)) == "58 + 67 [8+7=15 5+6=11] = 115"
 
 
 def test_a_corrupted_step_propagates_to_the_answer():
@@ -189,6 +224,10 @@ def test_classify_mistake_recovers_every_injected_error(rows):
          "wrong_precedence"),
         ("23 + 7 * 4 - 5\n7 * 4 = 28\n23 + 28 = 51\n</think>\nThe answer is \\boxed{51}.", "dropped_term"),
         ("23 + 7 * 4 - 5\n7 * 4 = 28\n23 + 28 = 51", "truncated"),
+        ("23 + 7 * 4 - 5\n7 * 4 [7*4=28] = 28\n23 + 28 [3+8=11 2+2=4] = 41\n41 - 5 [11-5=6 4-1-0=3] = 36\n"
+         "</think>\nThe answer is \\boxed{36}.", "dropped_carry"),
+        ("23 + 7 * 4 - 5\n7 * 4 [7*4=28] = 28\n23 + 28 [3+8=11 2+2+1=5] = 51\n51 - 5 [11-5=6 5-1-0=4] = 46\n"
+         "</think>\nThe answer is \\boxed{46}.", None),
     ],
 )  # fmt: skip
 def test_classify_mistake_reads_student_like_traces(text, kind):
