@@ -115,6 +115,7 @@ class SyntheticTeacherConfig:
         default_factory=lambda: {
             "dropped_carry": 1.0,
             "column_slip": 1.0,
+            "copy_slip": 1.0,
             "sign_slip": 1.0,
             "wrong_precedence": 1.0,
             "dropped_term": 1.0,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from redi.config import GraderConfig, SyntheticTeacherConfig
 
-ERROR_TYPES = ("dropped_carry", "column_slip", "sign_slip", "wrong_precedence", "dropped_term", "stop_early", "truncated")
+ERROR_TYPES = ("dropped_carry", "column_slip", "copy_slip", "sign_slip", "wrong_precedence", "dropped_term", "stop_early", "truncated")
 OPS = ("+", "-", "*")
 
 
@@ -130,11 +130,13 @@ def solve(
     | tuple[int, Callable[[int, str, int, int], int], int | tuple[int, int]]
     | None = None,
     drop: tuple[int, Callable[[list[int]], int | None]] | None = None,
+    misread: tuple[int, int, int] | None = None,
 ) -> list[Step]:
     """Evaluate one operation per step; ``corrupt=(t, f)`` replaces step t's result by f(a, op, b, c) (a third
     item, the column whose carry the mistake forgot or the (column, amount) of a slipped digit fact, makes the
     trace's column work show it) and
-    ``drop=(t, pick)`` forgets the term ``pick(positions of unused terms)`` just before step t; both mistakes carry
+    ``drop=(t, pick)`` forgets the term ``pick(positions of unused terms)`` just before step t; ``misread=(t, side,
+    value)`` copies step t's left (side 0) or right (side 1) operand wrongly as ``value``; every mistake carries
     through the later steps."""
     toks = _unwrap(list(tokens))
     steps: list[Step] = []
@@ -152,6 +154,8 @@ def solve(
         k = _next_op(toks, left_to_right)
         a, op, b = toks[k - 1], toks[k], toks[k + 1]
         assert isinstance(a, Num) and isinstance(b, Num) and isinstance(op, str)
+        if misread is not None and len(steps) == misread[0]:
+            a, b = (Num(misread[2], a.original), b) if misread[1] == 0 else (a, Num(misread[2], b.original))
         c = _apply(op, a.value, b.value)
         if corrupt is not None and len(steps) == corrupt[0]:
             c = corrupt[1](a.value, op, b.value, c)
@@ -560,6 +564,15 @@ def _render(problem: Problem, steps: list[Step], rng: random.Random, boxed: bool
     return "\n".join(lines), value
 
 
+def misread_number(value: int, rng: random.Random) -> int:
+    """``value`` with one digit read as another (72 -> 42, -15 -> -13); the leading digit never becomes 0."""
+    digits = list(str(abs(value)))
+    i = rng.randrange(len(digits))
+    choices = [d for d in "0123456789" if d != digits[i] and not (i == 0 and d == "0")]
+    digits[i] = rng.choice(choices)
+    return int("".join(digits)) * (-1 if value < 0 else 1)
+
+
 def _candidate_errors(
     problem: Problem, steps: list[Step], rng: random.Random
 ) -> dict[str, Callable[[], Trace]]:
@@ -589,6 +602,16 @@ def _candidate_errors(
         x, mop, y, sign = magnitude_form(steps[t].a, steps[t].op, steps[t].b)
         wrong = sign * column_work(x, mop, y, slip=slip)[1]  # type: ignore[index]
         arithmetic("column_slip", solve(toks, corrupt=(t, lambda a, op, b, c: wrong, slip)))
+    # copying a number into a later line wrongly (72 -> 42), most often an intermediate result
+    results = {s.c for s in steps}
+    operands = [(t, side, v) for t, s in enumerate(steps) for side, v in ((0, s.a), (1, s.b)) if abs(v) >= 10]
+    if operands:
+        weights = [3.0 if t > 0 and v in results else 1.0 for t, _, v in operands]
+        t, side, v = rng.choices(operands, weights=weights)[0]
+        seen = {x.value for x in toks if isinstance(x, Num)} | {s.c for s in steps[:t]}
+        wrong = misread_number(v, rng)
+        if wrong not in seen:  # a number seen before would read as another route, not as a slip
+            arithmetic("copy_slip", solve(toks, misread=(t, side, wrong)))
     signed = [t for t, s in enumerate(steps) if (s.a < 0 or s.b < 0 or s.c < 0) and s.c != 0]
     if signed:
         arithmetic("sign_slip", solve(toks, corrupt=(rng.choice(signed), lambda a, op, b, c: -c)))
@@ -662,7 +685,8 @@ def classify_mistake(expression: str, answer: str, text: str) -> str | None:
 
     Reads the trace as the teacher writes it (a leading "<think>" line is optional, so a student's continuation of
     the prompt can be read too): no boxed answer -> stop_early (thinking closed) or truncated; a restated expression
-    that differs -> misread_problem; the first wrong step -> column_slip (a false digit fact in its column work),
+    that differs -> misread_problem; the first line using a number that is neither a term nor an earlier result
+    -> copy_slip; the first wrong step -> column_slip (a false digit fact in its column work),
     sign_slip, dropped_carry or arithmetic_other (e.g. a digit read from the wrong place); a boxed
     value that is not the last step's -> final_copy; correct steps giving the value of a wrong order of operations
     or of the expression without one term -> wrong_precedence or dropped_term; anything else -> other.
@@ -680,7 +704,11 @@ def classify_mistake(expression: str, answer: str, text: str) -> str | None:
         return "misread_problem"
     lines_found = _STEP.findall(text)
     steps = [(int(a), op, int(b), int(c)) for a, op, b, _, c in lines_found]
+    known = {t.value for t in parse_expression(expression) if isinstance(t, Num)}
     for (a, op, b, c), (*_, work, _) in zip(steps, lines_found, strict=True):
+        if a not in known or b not in known:
+            return "copy_slip"
+        known.add(c)
         true = _apply(op, a, b)
         if c != true:
             if _has_wrong_fact(work):

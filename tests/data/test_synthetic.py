@@ -92,6 +92,11 @@ def test_format_step_shows_the_magnitudes_when_they_differ():
     assert format_step(Step(58, "+", 67, 115, (), dropped_carry=0)) == "58 + 67 [8+7=15 5+6=11] = 115"
 
 
+def test_a_misread_operand_propagates_to_the_answer():
+    steps = solve(expr(4, "*", 18, "+", 11), misread=(1, 0, 42))  # 72 copied as 42
+    assert [(s.a, s.op, s.b, s.c) for s in steps] == [(4, "*", 18, 72), (42, "+", 11, 53)]
+
+
 def test_a_corrupted_step_propagates_to_the_answer():
     tokens = expr(58, "+", 67, "-", 20)
     steps = solve(tokens, corrupt=(0, lambda a, op, b, c: c - 100))
@@ -226,6 +231,8 @@ def test_classify_mistake_recovers_every_injected_error(rows):
         ("23 + 7 * 4 - 5\n7 * 4 = 28\n23 + 28 = 51", "truncated"),
         ("23 + 7 * 4 - 5\n7 * 4 [7*4=28] = 28\n23 + 28 [3+8=11 2+2=4] = 41\n41 - 5 [11-5=6 4-1-0=3] = 36\n"
          "</think>\nThe answer is \\boxed{36}.", "dropped_carry"),
+        ("23 + 7 * 4 - 5\n7 * 4 [7*4=28] = 28\n23 + 29 [3+9=12 2+2+1=5] = 52\n52 - 5 [12-5=7 5-1-0=4] = 47\n"
+         "</think>\nThe answer is \\boxed{47}.", "copy_slip"),
         ("23 + 7 * 4 - 5\n7 * 4 [7*4=28] = 28\n23 + 28 [3+8=11 2+2+1=5] = 51\n51 - 5 [11-5=6 5-1-0=4] = 46\n"
          "</think>\nThe answer is \\boxed{46}.", None),
     ],
