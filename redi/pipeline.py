@@ -91,8 +91,9 @@ def stage1_config(cfg: DictConfig) -> DictConfig:
     return s1
 
 
-def stage1_dir(cfg: DictConfig) -> Path:
-    """Where the stage-1 model for ``cfg`` lives: keyed by model, data, the stage-1 block and the code version."""
+def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
+    """Where the stage-1 model for ``cfg`` lives: keyed by model, data, the stage-1 block, the code version and the
+    number of processes (the global batch is micro batch x accumulation x processes)."""
     model = to_container(cfg.model)
     model.pop("init_from", None)
     key = content_key(
@@ -102,13 +103,14 @@ def stage1_dir(cfg: DictConfig) -> Path:
         source_fingerprint(cfg.data),  # the teacher's code or the data file's hash: new traces, new stage 1
         to_container(cfg.stage1),
         cfg.trainer.precision,
+        world_size,
     )
     return cache_dir(cfg) / "stage1" / key
 
 
 def ensure_stage1(cfg: DictConfig, env: DistEnv) -> Path:
     """Return the stage-1 run directory for ``cfg``, training it first if no completed one is cached."""
-    directory = stage1_dir(cfg)
+    directory = stage1_dir(cfg, env.world_size)
     with contextlib.ExitStack() as stack:
         if env.is_main:
             stack.enter_context(

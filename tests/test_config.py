@@ -97,3 +97,15 @@ def test_run_dir_is_named_by_the_overrides():
         cfg = compose(config_name="config", overrides=["alpha=0.5"], return_hydra_config=True)
     assert cfg.hydra.run.dir  # composes; the directory name itself is set by Hydra at run time
     assert isinstance(ConfigError("x"), ValueError)
+
+
+def test_stage1_cache_key_follows_what_changes_the_model():
+    from redi.pipeline import stage1_dir
+
+    base = make()
+    assert stage1_dir(base) == stage1_dir(
+        make("objective=dpo", "beta=0.1", "lr=1e-5")
+    )  # stage 2 does not count
+    assert stage1_dir(base) != stage1_dir(base, world_size=2)  # twice the global batch
+    assert stage1_dir(base) != stage1_dir(make("stage1.lr=1e-3"))
+    assert stage1_dir(base) != stage1_dir(make("data.synthetic.difficulty=0.5"))

@@ -24,7 +24,16 @@ from dataclasses import dataclass
 
 from redi.config import GraderConfig, SyntheticTeacherConfig
 
-ERROR_TYPES = ("dropped_carry", "column_slip", "copy_slip", "sign_slip", "wrong_precedence", "dropped_term", "stop_early", "truncated")
+ERROR_TYPES = (
+    "dropped_carry",
+    "column_slip",
+    "copy_slip",
+    "sign_slip",
+    "wrong_precedence",
+    "dropped_term",
+    "stop_early",
+    "truncated",
+)
 OPS = ("+", "-", "*")
 
 
@@ -232,7 +241,7 @@ def column_work(
             p = slipped(i, d * digit + carry)
             facts.append(f"{d}*{digit}" + (f"+{carry}" if carry else "") + f"={p}")
             last = i == len(columns) - 1
-            written.append(p if last and not (drop == i) else p % 10)
+            written.append(p if last and drop != i else p % 10)
             carry = 0 if drop == i else p // 10
         value = int("".join(str(w) for w in reversed(written)))
         return facts, value

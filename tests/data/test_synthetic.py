@@ -22,9 +22,9 @@ from redi.data.synthetic import (
     column_work,
     final_value,
     format_step,
-    magnitude_form,
     generate_teacher_rows,
     heldout_problems,
+    magnitude_form,
     solve,
     validate_teacher_config,
 )
