@@ -92,18 +92,22 @@ def stage1_config(cfg: DictConfig) -> DictConfig:
 
 
 def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
-    """Where the stage-1 model for ``cfg`` lives: keyed by model, data, the stage-1 block, the code version and the
-    number of processes (the global batch is micro batch x accumulation x processes)."""
+    """Where the stage-1 model for ``cfg`` lives: keyed by model, data, the stage-1 block and the code version.
+
+    The batch enters as the global batch (micro batch x accumulation x processes): how it is split does not change
+    the training (the loss is normalised over the global batch), so 2 processes x 16 reuse 1 process x 32.
+    """
     model = to_container(cfg.model)
     model.pop("init_from", None)
+    stage1 = to_container(cfg.stage1)
+    stage1["global_batch"] = stage1.pop("micro_batch_size") * stage1.pop("grad_accum_steps") * world_size
     key = content_key(
         STAGE1_VERSION,
         model,
         to_container(cfg.data),
         source_fingerprint(cfg.data),  # the teacher's code or the data file's hash: new traces, new stage 1
-        to_container(cfg.stage1),
+        stage1,
         cfg.trainer.precision,
-        world_size,
     )
     return cache_dir(cfg) / "stage1" / key
 

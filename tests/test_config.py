@@ -107,5 +107,7 @@ def test_stage1_cache_key_follows_what_changes_the_model():
         make("objective=dpo", "beta=0.1", "lr=1e-5")
     )  # stage 2 does not count
     assert stage1_dir(base) != stage1_dir(base, world_size=2)  # twice the global batch
+    halved = make("stage1.micro_batch_size=16")
+    assert stage1_dir(halved, world_size=2) == stage1_dir(base)  # the same global batch, split differently
     assert stage1_dir(base) != stage1_dir(make("stage1.lr=1e-3"))
     assert stage1_dir(base) != stage1_dir(make("data.synthetic.difficulty=0.5"))

@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 ONE = ["trainer.grad_accum_steps=2"]  # 1 process: 4 x 2 x 1 = 8 rows per step
 TWO = ["trainer.grad_accum_steps=1"]  # 2 processes: 4 x 1 x 2 = 8 rows per step
+# stage 1 is keyed by its global batch: half the micro batch on 2 processes finds the one-process stage-1 model
+TWO_STAGE1 = ["stage1.micro_batch_size=16"]
 
 
 def _rank0_only(run_dir: Path, output: str) -> None:
@@ -38,7 +40,8 @@ def _rank0_only(run_dir: Path, output: str) -> None:
 def test_two_processes_match_one_with_twice_the_accumulation(runs: Runs, objective: str) -> None:
     # the REDI runs start from the stage-1 model: the one-process run builds it, the torchrun run must reuse it
     one = runs.get(f"{objective}-1p", [f"objective={objective}", *ONE])
-    two = runs.get(f"{objective}-2p", [f"objective={objective}", *TWO], nproc=2)
+    extra = TWO_STAGE1 if objective != "sft" else []  # sft builds no stage-1 model
+    two = runs.get(f"{objective}-2p", [f"objective={objective}", *TWO, *extra], nproc=2)
     a, b = train_rows(one), train_rows(two)
     assert [r["step"] for r in a] == [1, 2, 3, 4]
     assert len({r["train/loss"] for r in a}) == 4, "the curve must move for the comparison to mean anything"
@@ -60,7 +63,7 @@ def test_reference_logps_are_computed_across_ranks_and_stored_once(runs: Runs, t
     cache = tmp_path / "cache"
     shutil.copytree(runs.cache, cache, ignore=shutil.ignore_patterns("reference_logps", "*.lock"))
     two = tmp_path / "dpo-2p"
-    proc = launch(["objective=dpo", *TWO], two, cache, nproc=2)
+    proc = launch(["objective=dpo", *TWO, *TWO_STAGE1], two, cache, nproc=2)
     assert re.search(r"reference log-probs: computed for \d+ pairs", (two / "run.log").read_text())
     [serial] = (runs.cache / "reference_logps").glob("*.pt")
     [parallel] = (cache / "reference_logps").glob("*.pt")
