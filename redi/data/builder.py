@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -100,6 +101,13 @@ def _plain(obj: Any) -> Any:
 
 
 def _file_sha256(path: Path) -> str:
+    """The file's hash, computed once per process for a given size and mtime (a run keys several caches by it)."""
+    stat = path.stat()
+    return _sha256_of(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -291,11 +291,18 @@ def column_slips(x: int, mop: str, y: int) -> list[tuple[int, int]]:
     return out
 
 
+def worked_value(
+    a: int, op: str, b: int, drop: int | None = None, slip: tuple[int, int] | None = None
+) -> int:
+    """``a op b`` as its column work gives it, with a forgotten carry or a slipped fact (see ``column_work``)."""
+    x, mop, y, sign = magnitude_form(a, op, b)
+    return sign * column_work(x, mop, y, drop=drop, slip=slip)[1]  # type: ignore[index]
+
+
 def carry_deltas(a: int, op: str, b: int) -> list[int]:
     """How the result of ``a op b`` changes when one carry (or borrow) of its column work is forgotten."""
-    x, mop, y, sign = magnitude_form(a, op, b)
-    true = _apply(mop, x, y)
-    return [sign * (column_work(x, mop, y, drop=i)[1] - true) for i in carry_columns(x, mop, y)]  # type: ignore[index]
+    true = _apply(op, a, b)
+    return [worked_value(a, op, b, drop=i) - true for i in carry_columns(*magnitude_form(a, op, b)[:3])]
 
 
 def format_step(step: Step) -> str:
@@ -600,17 +607,15 @@ def _candidate_errors(
     if carry_steps:  # prefer the step with the most carries: that is where a student slips too
         t, cols = rng.choices(carry_steps, weights=[len(cs) ** 2 for _, cs in carry_steps])[0]
         col = rng.choice(cols)
-        s = steps[t]
-        delta = carry_deltas(s.a, s.op, s.b)[cols.index(col)]
-        arithmetic("dropped_carry", solve(toks, corrupt=(t, lambda a, op, b, c: c + delta, col)))
+        carry_lost = worked_value(steps[t].a, steps[t].op, steps[t].b, drop=col)
+        arithmetic("dropped_carry", solve(toks, corrupt=(t, lambda a, op, b, c: carry_lost, col)))
     slip_steps = [(t, column_slips(*magnitude_form(s.a, s.op, s.b)[:3])) for t, s in enumerate(steps)]
     slip_steps = [(t, slips) for t, slips in slip_steps if slips]
     if slip_steps:  # a longer column work has more facts to get wrong
         t, slips = rng.choices(slip_steps, weights=[len(sl) for _, sl in slip_steps])[0]
         slip = rng.choice(slips)
-        x, mop, y, sign = magnitude_form(steps[t].a, steps[t].op, steps[t].b)
-        wrong = sign * column_work(x, mop, y, slip=slip)[1]  # type: ignore[index]
-        arithmetic("column_slip", solve(toks, corrupt=(t, lambda a, op, b, c: wrong, slip)))
+        slipped = worked_value(steps[t].a, steps[t].op, steps[t].b, slip=slip)
+        arithmetic("column_slip", solve(toks, corrupt=(t, lambda a, op, b, c: slipped, slip)))
     # copying a number into a later line wrongly (72 -> 42), most often an intermediate result
     results = {s.c for s in steps}
     operands = [(t, side, v) for t, s in enumerate(steps) for side, v in ((0, s.a), (1, s.b)) if abs(v) >= 10]
