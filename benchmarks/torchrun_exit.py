@@ -6,7 +6,7 @@
 Each run is ``torchrun --standalone --nproc_per_node=2``; a run fails when torchrun exits non-zero or a worker
 printed "terminate called". ``plain`` ends the worker normally after destroy_process_group() (for ``redi``: Hydra's
 main returns and the interpreter exits, as before issue 7); ``clean`` ends it through
-redi.distributed.exit_process (flush, destroy, os._exit), as ``python -m redi.run`` does. One JSON line per style.
+redi.infra.distributed.exit_process (flush, destroy, os._exit), as ``python -m redi.run`` does. One JSON line per style.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def redi_worker(style: str, overrides: list[str]) -> None:
     """``python -m redi.run``, ending the interpreter normally (plain) or through exit_process (clean)."""
     import runpy
 
-    from redi import distributed
+    from redi.infra import distributed
 
     if style == "plain":
         distributed.exit_process = sys.exit  # what redi.run's __main__ did before issue 7
@@ -37,7 +37,7 @@ def worker(style: str) -> None:
     import torch
     import torch.distributed as dist
 
-    from redi import distributed
+    from redi.infra import distributed
 
     env = distributed.setup("cpu")
     model = torch.nn.parallel.DistributedDataParallel(

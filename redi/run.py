@@ -37,7 +37,7 @@ OmegaConf.register_new_resolver("redi_dirname", lambda s: s or "default", replac
 
 def format_summary(result, cfg: DictConfig) -> str:
     """The short report printed at the end of a run."""
-    from redi.pipeline import RunResult
+    from redi.stages.pipeline import RunResult
 
     assert isinstance(result, RunResult)
     lines = [
@@ -66,7 +66,7 @@ def format_summary(result, cfg: DictConfig) -> str:
 
 def _failed(run_dir: Path, error: Exception) -> dict:
     """Record a failed sweep member (status.json) and let the sweep go on."""
-    from redi.status import Status
+    from redi.infra.status import Status
 
     reason = f"{type(error).__name__}: {error}"
     log.error("run %s failed: %s (the sweep goes on)", run_dir, reason)
@@ -78,8 +78,8 @@ def _failed(run_dir: Path, error: Exception) -> dict:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> dict | None:
-    from redi.distributed import launch_rank, quiet_other_ranks
-    from redi.pipeline import run
+    from redi.infra.distributed import launch_rank, quiet_other_ranks
+    from redi.stages.pipeline import run
 
     quiet_other_ranks()  # with several processes, rank 0 alone writes run.log and the summary
     user_errors = _user_errors()
@@ -110,7 +110,7 @@ def main(cfg: DictConfig) -> dict | None:
 
 def _main_and_exit() -> None:
     """Run ``main`` and end the process; after torch.distributed was used, through ``exit_process`` (see there)."""
-    from redi.distributed import exit_process
+    from redi.infra.distributed import exit_process
 
     code: int | str | None = 0
     try:

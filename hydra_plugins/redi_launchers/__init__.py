@@ -1,11 +1,11 @@
 """Hydra launcher plugins of the redi harness (Hydra only instantiates plugins from the ``hydra_plugins`` package).
 
-The behaviour lives in :mod:`redi.launchers`; these are the concrete classes that conf/hydra/launcher/*.yaml name.
+The behaviour lives in :mod:`redi.sweeps.launchers`; these are the concrete classes that conf/hydra/launcher/*.yaml name.
 """
 
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 
-from redi.launchers import TolerantSubmititMixin
+from redi.sweeps.launchers import TolerantSubmititMixin
 
 
 class SlurmLauncher(TolerantSubmititMixin, submitit_launcher.SlurmLauncher):

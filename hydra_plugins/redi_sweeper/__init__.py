@@ -1,11 +1,11 @@
 """The redi sweeper plugin (Hydra instantiates plugins found in the ``hydra_plugins`` package only).
 
-The behaviour lives in :mod:`redi.sweeper`; ``hydra/sweeper=members`` selects it.
+The behaviour lives in :mod:`redi.sweeps.members`; ``hydra/sweeper=members`` selects it.
 """
 
 from hydra.core.config_store import ConfigStore
 
-from redi import sweeper
+from redi.sweeps import members as sweeper
 
 
 class MembersSweeper(sweeper.MembersSweeper):

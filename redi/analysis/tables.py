@@ -25,13 +25,13 @@ def accuracy(frame: pd.DataFrame, benchmark: str | None = None) -> pd.Series:
 
 
 def replay_collapse(run_frame: pd.DataFrame, rule: Mapping[str, Any] | None = None) -> int | None:
-    """The step at which the trainer's collapse rule (redi.collapse) fires on this run's logged curves, or None.
+    """The step at which the trainer's collapse rule (redi.loop.collapse) fires on this run's logged curves, or None.
 
     Used when the run itself did not record one (rule disabled, or an older run): the same rule, replayed
     on the logged per-step log-probs and evaluations (exact when every step was logged).
     """
-    from redi.collapse import CollapseDetector
     from redi.config import CollapseConfig
+    from redi.loop.collapse import CollapseDetector
 
     if "train/logps_chosen" not in run_frame or "train/logps_rejected" not in run_frame:
         return None

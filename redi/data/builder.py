@@ -126,7 +126,7 @@ def _code_hash(names: tuple[str, ...]) -> str:
 def source_fingerprint(cfg: Any) -> dict[str, Any]:
     """What identifies the traces without loading them: teacher settings + code, file hash, or hub id/revision."""
     if cfg.source == "synthetic":
-        from redi import grading
+        from redi.eval import grading
 
         code = (
             _code_hash(_TEACHER_FILES) + hashlib.sha256(Path(grading.__file__).read_bytes()).hexdigest()[:16]

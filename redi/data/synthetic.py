@@ -10,7 +10,7 @@ A mistake (dropped carry, sign slip, wrong precedence, dropped term) changes an 
 build on, so it changes the final answer and many tokens, and it falls preferentially on hard problems and hard
 steps (carries, products, many terms); a dropped carry shows in the column work, as a student's would. Two more
 failure modes have no answer at all: stopping early, truncation.
-Every trace is then marked by the project's grader (redi.grading) against the true answer, and the rows come out in
+Every trace is then marked by the project's grader (redi.eval.grading) against the true answer, and the rows come out in
 the Open-R1 schema so the same builder makes D_SFT and D_Pref from them.
 """
 
@@ -705,7 +705,7 @@ def classify_mistake(expression: str, answer: str, text: str) -> str | None:
     value that is not the last step's -> final_copy; correct steps giving the value of a wrong order of operations
     or of the expression without one term -> wrong_precedence or dropped_term; anything else -> other.
     """
-    from redi.grading import extract_answer
+    from redi.eval.grading import extract_answer
 
     boxed = extract_answer(text)
     if boxed is None:
@@ -790,7 +790,7 @@ def validate_teacher_config(cfg: SyntheticTeacherConfig) -> None:
 
 def grade_traces(texts: list[str], golds: list[str], grader_cfg: GraderConfig | None = None) -> list[bool]:
     """The project's grader's verdicts (last \\boxed{} against the gold)."""
-    from redi.grading import Grader
+    from redi.eval.grading import Grader
 
     with Grader(grader_cfg or GraderConfig()) as grader:
         return [v.correct for v in grader.grade(texts, golds)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from redi.chat_templates import ASSISTANT_PREFIX
-from redi.logprobs import TokenBatch
+from redi.loop.logprobs import TokenBatch
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 from redi.config import EvalConfig
 from redi.eval.benchmarks import Problem, load_benchmark
 from redi.eval.engines import ENGINES, Generation, make_engine
+from redi.eval.grading import Grader, Verdict, validate_grader_config
 from redi.eval.metrics import benchmark_metrics
-from redi.grading import Grader, Verdict, validate_grader_config
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from redi.testing import slurm_cluster
-from redi.testing.slurm_cluster import Cluster, ClusterUnavailable, RequeueReleaser
+from tests.support import slurm_cluster
+from tests.support.slurm_cluster import Cluster, ClusterUnavailable, RequeueReleaser
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from redi.launchers import read_table
+from redi.sweeps.launchers import read_table
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

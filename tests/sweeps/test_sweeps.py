@@ -13,10 +13,10 @@ from omegaconf import OmegaConf
 
 import redi.run  # noqa: F401  (schemas, resolvers)
 from redi.objectives import get_objective
-from redi.sweeper import expand
+from redi.sweeps.members import expand
 from redi.validate import objective_hyperparameters, validate
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 SWEEPS = sorted(p.stem for p in (CONF / "sweep").glob("*.yaml") if p.stem != "none")
 
 

@@ -297,7 +297,7 @@ class Grader:
         self._workers: list[_Worker] = []
         self._ctx = mp.get_context(cfg.start_method)
         if cfg.start_method == "forkserver":
-            self._ctx.set_forkserver_preload(["redi.grading", "math_verify"])
+            self._ctx.set_forkserver_preload(["redi.eval.grading", "math_verify"])
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
         self.timeouts = 0  # samples that hit the wall-clock limit over this grader's life
         self.fast_path_hits = 0

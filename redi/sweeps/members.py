@@ -19,7 +19,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from redi.launchers import (
+from redi.sweeps.launchers import (
     TABLE_NAME,
     Member,
     SweepMembersFailed,

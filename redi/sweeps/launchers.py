@@ -10,7 +10,7 @@ errors) it exits 0. When any member failed (its job raised, was cancelled, ran o
 config, or its run ended in state "failed"), the failed members are returned to Hydra as failed jobs carrying one
 :class:`SweepMembersFailed` error that names members.tsv, so ``python -m redi.run -m ...`` exits 1 after *all*
 members ended and the table was written. (Hydra's basic sweeper raises that error by reading the returned values;
-a sweeper that does not, like redi.sweeper.MembersSweeper, raises ``SweepMembersFailed(failure_message(...))``.)
+a sweeper that does not, like redi.sweeps.members.MembersSweeper, raises ``SweepMembersFailed(failure_message(...))``.)
 
 Selected with ``hydra/launcher=slurm`` or ``hydra/launcher=local`` (conf/hydra/launcher/*.yaml), which name the
 concrete classes in ``hydra_plugins.redi_launchers`` (Hydra instantiates launchers from that package only).

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from redi.status import atomic_write_text
+from redi.infra.status import atomic_write_text
 
 log = logging.getLogger(__name__)
 

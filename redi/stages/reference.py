@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from redi.cache import content_key, exclusive, file_digest
 from redi.data.tokenize import EncodedRows, collate_rows
-from redi.distributed import DistEnv, all_reduce_sum, barrier, broadcast_flag
-from redi.logprobs import sequence_logps
+from redi.infra.cache import content_key, exclusive, file_digest
+from redi.infra.distributed import DistEnv, all_reduce_sum, barrier, broadcast_flag
+from redi.loop.logprobs import sequence_logps
 from redi.model import ModelSource
 
 log = logging.getLogger(__name__)

@@ -2,9 +2,9 @@
 
 Used by the SLURM integration tests, and by hand::
 
-    python -m redi.testing.slurm_cluster start [--dir DIR]   # prints `export SLURM_CONF=...`
-    python -m redi.testing.slurm_cluster status [--dir DIR]
-    python -m redi.testing.slurm_cluster stop [--dir DIR]
+    python -m tests.support.slurm_cluster start [--dir DIR]   # prints `export SLURM_CONF=...`
+    python -m tests.support.slurm_cluster status [--dir DIR]
+    python -m tests.support.slurm_cluster stop [--dir DIR]
 
 Everything (configs, state, logs, the database, the munge socket and key) lives under one directory; the daemons
 listen on free ports, so a system cluster or a second private cluster is not disturbed. ``stop`` cancels the
@@ -154,7 +154,7 @@ def write_configs(root: Path, cpus: int, ports: dict[str, int]) -> Path:
         (root / sub).mkdir(exist_ok=True)
     _write(
         slurm_conf,
-        f"""# written by redi.testing.slurm_cluster
+        f"""# written by tests.support.slurm_cluster
 ClusterName={CLUSTER_NAME}
 SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={ports["slurmctld"]}
@@ -195,7 +195,7 @@ PartitionName={PARTITION} Nodes=localhost Default=YES MaxTime=INFINITE State=UP
     )
     _write(
         root / "etc" / "slurmdbd.conf",
-        f"""# written by redi.testing.slurm_cluster
+        f"""# written by tests.support.slurm_cluster
 AuthType=auth/munge
 AuthInfo=socket={munge_socket}
 DbdHost=localhost

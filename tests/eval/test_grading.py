@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from redi.config import GraderConfig
-from redi.grading import Grader, Verdict, clean_gold, extract_answer, normalize
+from redi.eval.grading import Grader, Verdict, clean_gold, extract_answer, normalize
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 needs_data = pytest.mark.skipif(
     not DATA.is_dir(), reason=f"{DATA} absent (a fresh clone has no ../shared/data)"
 )

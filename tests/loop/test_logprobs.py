@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import torch
 
 from redi.data.tokenize import Encoded, collate
-from redi.logprobs import policy_logps, token_logps
+from redi.loop.logprobs import policy_logps, token_logps
 
 
 class UniformOverTwo(torch.nn.Module):

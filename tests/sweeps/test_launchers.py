@@ -17,10 +17,10 @@ from omegaconf import OmegaConf
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 import redi.run  # noqa: F401  (registers schemas and resolvers)
-from redi import launchers
-from redi.launchers import Member, SweepMembersFailed, member_state, read_table, write_table
+from redi.sweeps import launchers
+from redi.sweeps.launchers import Member, SweepMembersFailed, member_state, read_table, write_table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from redi.distributed import is_sharded
-from redi.status import atomic_write_text
+from redi.infra.distributed import is_sharded
+from redi.infra.status import atomic_write_text
 
 
 def rng_state() -> dict[str, Any]:

@@ -18,11 +18,22 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from redi.cache import content_key, exclusive
 from redi.config import Config, SFTObjectiveConfig
 from redi.data.builder import source_fingerprint
 from redi.data.tokenize import Encoder, TokenizationSettings, encode_rows
-from redi.distributed import DistEnv, barrier, broadcast_flag, full_state_dict, is_sharded, setup, teardown
+from redi.infra.cache import content_key, exclusive
+from redi.infra.distributed import (
+    DistEnv,
+    barrier,
+    broadcast_flag,
+    full_state_dict,
+    is_sharded,
+    setup,
+    teardown,
+)
+from redi.infra.status import Status
+from redi.infra.tracking import Tracker, resolve_wandb_mode
+from redi.loop.train import Interrupted, LoopInputs, train
 from redi.model import (
     ModelSource,
     build_tiny_model,
@@ -34,9 +45,6 @@ from redi.model import (
     train_tokenizer,
 )
 from redi.objectives import ObjectiveSpec
-from redi.status import Status
-from redi.tracking import Tracker, resolve_wandb_mode
-from redi.train import Interrupted, LoopInputs, train
 from redi.validate import to_container, validate
 
 log = logging.getLogger(__name__)
@@ -376,7 +384,7 @@ def _train(cfg, run_dir, model, tokenizer, source, evaluator, status, tracker, e
     rows = training_rows(cfg, spec, tokenizer)
     reference = None
     if spec.needs_reference:
-        from redi.reference import cached_reference_logps
+        from redi.stages.reference import cached_reference_logps
 
         if source is None:
             raise ValueError(f"objective {spec.name!r} needs a reference model; set model.init_from")
@@ -467,7 +475,7 @@ def _stage1_only(cfg: DictConfig, run_dir: Path, status: Status, env: DistEnv, t
 
 
 def _eval_at(run_dir: Path, step: int) -> dict[str, float]:
-    from redi.tracking import MetricsFile
+    from redi.infra.tracking import MetricsFile
 
     for row in MetricsFile(run_dir / "metrics.jsonl").read():
         if row.get("step") == step and any(k.startswith("eval/") for k in row):

@@ -23,12 +23,11 @@ from typing import Any
 import torch
 from transformers import get_scheduler
 
-from redi.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from redi.collapse import CollapseDetector
 from redi.config import TrainerConfig
 from redi.data.batching import make_batches, padding_fraction
 from redi.data.tokenize import EncodedRows, collate_rows
-from redi.distributed import (
+from redi.infra.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from redi.infra.distributed import (
     DistEnv,
     all_reduce_sum,
     barrier,
@@ -37,10 +36,11 @@ from redi.distributed import (
     squared_sum,
     unsharded_copy,
 )
-from redi.logprobs import policy_logps
+from redi.infra.status import Status
+from redi.infra.tracking import Tracker
+from redi.loop.collapse import CollapseDetector
+from redi.loop.logprobs import policy_logps
 from redi.objectives.base import ObjectiveSpec, SequenceLogps
-from redi.status import Status
-from redi.tracking import Tracker
 
 log = logging.getLogger(__name__)
 

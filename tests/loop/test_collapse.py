@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from redi.collapse import CollapseDetector
 from redi.config import CollapseConfig
+from redi.loop.collapse import CollapseDetector
 
 
 def feed(det: CollapseDetector, start: int, chosen: list[float], rejected: list[float]) -> list[int]:

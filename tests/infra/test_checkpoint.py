@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from redi.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from redi.status import Status
+from redi.infra.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from redi.infra.status import Status
 
 
 def make():
