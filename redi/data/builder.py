@@ -44,7 +44,10 @@ NULL_RULES = ("other", "incorrect")
 SFT_COLUMNS = ("problem_id", "problem", "response", "answer")
 PAIR_COLUMNS = ("problem_id", "problem", "chosen", "rejected", "answer")
 _CODE_FILES = ("builder.py", "openr1.py", "decontaminate.py")  # their text is part of the cache key
-_TEACHER_FILES = ("synthetic.py",)
+_TEACHER_FILES = tuple(
+    f"synthetic/{name}"
+    for name in ("__init__.py", "columns.py", "problems.py", "errors.py", "teacher.py", "classify.py")
+)
 
 
 @dataclass

@@ -1,0 +1,76 @@
+"""The synthetic teacher: arithmetic problems with several step-by-step traces each, some with realistic mistakes.
+
+Why it looks like this (docs/synthetic_teacher.md has the measurements): the CPU stand-in for DeepSeek-R1 traces must
+give a tiny model a task it learns partly but not fully, and negatives whose mistakes are the kind the student makes.
+So a problem is an expression of 2-5 terms with +, -, * (parentheses at higher difficulty), sometimes wrapped in a
+short story; a trace restates the expression, does one operation per line with its column work written out
+lowest digit first ("58 + 67 [8+7=15 5+6+1=12] = 125", the way MINIATURE.md's probe made addition learnable for a
+0.7M-parameter model: a one-shot "58 + 67 = 125" is not learned in a CPU budget) and ends in \\boxed{}.
+A mistake (dropped carry, sign slip, wrong precedence, dropped term) changes an intermediate result that later lines
+build on, so it changes the final answer and many tokens, and it falls preferentially on hard problems and hard
+steps (carries, products, many terms); a dropped carry shows in the column work, as a student's would. Two more
+failure modes have no answer at all: stopping early, truncation.
+Every trace is then marked by the project's grader (redi.eval.grading) against the true answer, and the rows come out in
+the Open-R1 schema so the same builder makes D_SFT and D_Pref from them.
+
+The package's modules: ``columns`` (expressions, column work, formatting), ``problems`` (sampling, phrasing, the
+held-out split), ``errors`` (traces and the error types), ``teacher`` (settings, rows, held-out problems) and
+``classify`` (reading a trace back).
+"""
+
+from redi.data.synthetic.classify import MISTAKE_KINDS, classify_mistake, parse_expression
+from redi.data.synthetic.columns import (
+    OPS,
+    Num,
+    Step,
+    Token,
+    carry_columns,
+    carry_deltas,
+    column_slips,
+    column_work,
+    final_value,
+    format_step,
+    format_tokens,
+    magnitude_form,
+    solve,
+    worked_value,
+)
+from redi.data.synthetic.errors import ERROR_TYPES, Trace, make_traces, misread_number
+from redi.data.synthetic.problems import Problem, hardness, is_heldout
+from redi.data.synthetic.teacher import (
+    generate_teacher_rows,
+    grade_traces,
+    heldout_problems,
+    validate_teacher_config,
+)
+
+__all__ = [
+    "ERROR_TYPES",
+    "MISTAKE_KINDS",
+    "OPS",
+    "Num",
+    "Problem",
+    "Step",
+    "Token",
+    "Trace",
+    "carry_columns",
+    "carry_deltas",
+    "classify_mistake",
+    "column_slips",
+    "column_work",
+    "final_value",
+    "format_step",
+    "format_tokens",
+    "generate_teacher_rows",
+    "grade_traces",
+    "hardness",
+    "heldout_problems",
+    "is_heldout",
+    "magnitude_form",
+    "make_traces",
+    "misread_number",
+    "parse_expression",
+    "solve",
+    "validate_teacher_config",
+    "worked_value",
+]

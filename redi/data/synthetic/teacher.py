@@ -1,0 +1,110 @@
+"""The teacher's public interface: checking its settings, generating the rows in the Open-R1 schema (every trace
+marked by the project's grader), and the held-out evaluation split."""
+
+from __future__ import annotations
+
+import random
+
+from redi.config import GraderConfig, SyntheticTeacherConfig
+from redi.data.synthetic.errors import ERROR_TYPES, make_traces
+from redi.data.synthetic.problems import _problems, hardness
+
+
+def validate_teacher_config(cfg: SyntheticTeacherConfig) -> None:
+    """Raise naming the key and value of a setting the teacher cannot use."""
+    if cfg.num_problems < 1 or cfg.num_eval_problems < 0:
+        raise ValueError(
+            f"data.synthetic: num_problems must be >= 1 and num_eval_problems >= 0, got "
+            f"{cfg.num_problems}, {cfg.num_eval_problems}"
+        )
+    if not 1 <= cfg.min_traces <= cfg.max_traces:
+        raise ValueError(
+            f"data.synthetic: need 1 <= min_traces <= max_traces, got {cfg.min_traces}, {cfg.max_traces}"
+        )
+    for key in ("difficulty", "error_rate", "error_concentration", "word_problem_rate"):
+        value = getattr(cfg, key)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"data.synthetic.{key} must be in [0, 1], got {value!r}")
+    unknown = sorted(set(cfg.error_types) - set(ERROR_TYPES))
+    if unknown:
+        raise ValueError(f"data.synthetic.error_types: unknown type(s) {unknown}; known: {list(ERROR_TYPES)}")
+    if any(w < 0 for w in cfg.error_types.values()) or (
+        cfg.error_rate > 0 and not any(cfg.error_types.values())
+    ):
+        raise ValueError(
+            f"data.synthetic.error_types: weights must be >= 0 and not all 0, got {dict(cfg.error_types)}"
+        )
+    if cfg.heldout_buckets < 2:
+        raise ValueError(f"data.synthetic.heldout_buckets must be >= 2, got {cfg.heldout_buckets}")
+
+
+def grade_traces(texts: list[str], golds: list[str], grader_cfg: GraderConfig | None = None) -> list[bool]:
+    """The project's grader's verdicts (last \\boxed{} against the gold)."""
+    from redi.eval.grading import Grader
+
+    with Grader(grader_cfg or GraderConfig()) as grader:
+        return [v.correct for v in grader.grade(texts, golds)]
+
+
+def generate_teacher_rows(cfg: SyntheticTeacherConfig, grader_cfg: GraderConfig | None = None) -> list[dict]:
+    """Training rows in the Open-R1 schema, deterministic given ``cfg``.
+
+    Columns: problem, answer, source, uuid, problem_is_valid, problem_type, question_type, expression, generations,
+    correctness_math_verify, correctness_llama (both the grader's verdict: the teacher has one verifier),
+    is_reasoning_complete, finish_reasons, error_types (the injected mistake per trace, or None).
+    """
+    validate_teacher_config(cfg)
+    problems = _problems(cfg, cfg.num_problems, heldout=False, salt=1)
+    rng = random.Random(cfg.seed * 1_000_003 + 2)
+    hard = [hardness(p) for p in problems]
+    mean_hard = sum(hard) / len(hard)
+    rows, texts, golds = [], [], []
+    for i, (p, h) in enumerate(zip(problems, hard, strict=True)):
+        scale = (1.0 - cfg.error_concentration) + cfg.error_concentration * h / mean_hard
+        p_error = min(0.95, cfg.error_rate * scale)
+        n = rng.randint(cfg.min_traces, cfg.max_traces)
+        traces = make_traces(p, n, p_error, cfg, rng)
+        answer = str(p.answer)
+        rows.append(
+            {
+                "problem": p.text,
+                "answer": answer,
+                "source": f"synthetic_{p.kind}",
+                "uuid": f"synthetic-{cfg.seed}-{i:06d}",
+                "problem_is_valid": "yes",
+                "problem_type": "Arithmetic",
+                "question_type": "math-word-problem",
+                "expression": p.expression,
+                "generations": [t.text for t in traces],
+                "is_reasoning_complete": [t.complete for t in traces],
+                "finish_reasons": ["stop" if t.complete else "length" for t in traces],
+                "error_types": [t.error for t in traces],
+            }
+        )
+        texts += [t.text for t in traces]
+        golds += [answer] * len(traces)
+    verdicts = iter(grade_traces(texts, golds, grader_cfg))
+    for row in rows:
+        marks = [next(verdicts) for _ in row["generations"]]
+        row["correctness_math_verify"] = marks
+        row["correctness_llama"] = list(marks)
+    return rows
+
+
+def heldout_problems(cfg: SyntheticTeacherConfig) -> list[dict]:
+    """The evaluation split: ``cfg.num_eval_problems`` problems whose expressions never occur in training.
+
+    Keys: id, problem, answer (an integer as a string), expression. Deterministic given cfg.seed and the generator
+    settings; the split is by a hash of the expression, so it does not depend on ``num_problems``.
+    """
+    validate_teacher_config(cfg)
+    problems = _problems(cfg, cfg.num_eval_problems, heldout=True, salt=3)
+    return [
+        {
+            "id": f"synthetic-eval-{cfg.seed}-{i:04d}",
+            "problem": p.text,
+            "answer": str(p.answer),
+            "expression": p.expression,
+        }
+        for i, p in enumerate(problems)
+    ]
