@@ -173,15 +173,19 @@ class DataConfig:
 
 @dataclass
 class CollapseConfig:
-    """The paper's collapse: chosen and rejected log-probs fall fast together while accuracy drops.
+    """The paper's collapse: the likelihoods fall fast while accuracy drops (redi.loop.collapse).
 
-    Collapsed when, averaged over the last ``window`` steps, both per-token log-probs are more than ``logp_drop``
-    nats below their average over the first ``window`` steps, and (if ``require_accuracy_drop``) the latest
-    evaluation is more than ``accuracy_drop`` below the best so far.
+    rule=relative (default): averaged over the last ``window`` steps, the chosen trace's log-loss (minus the mean
+    per-token log-prob) is more than ``loss_ratio`` times its average over the first ``window`` steps. rule=absolute:
+    both per-token log-probs are more than ``logp_drop`` nats below their first-window averages. Either way, when
+    ``require_accuracy_drop``, the latest evaluation must also be more than ``accuracy_drop`` below the run's best
+    (step 0 included). ``stop`` ends the run as ``collapsed`` when the rule fires.
     """
 
     enabled: bool = True
+    rule: str = "relative"  # relative | absolute
     window: int = 5
+    loss_ratio: float = 2.0
     logp_drop: float = 1.0
     require_accuracy_drop: bool = True
     accuracy_drop: float = 0.05

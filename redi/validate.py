@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from redi.config import ROOT_HYPERPARAMETERS
+from redi.loop.collapse import validate_collapse_config
 from redi.model import resolve_source
 from redi.objectives import ObjectiveSpec, get_objective
 
@@ -97,6 +98,10 @@ def validate(cfg: DictConfig) -> tuple[ObjectiveSpec, dict[str, float]]:
     _choice("trainer.precision", t.precision, ("fp32", "bf16"))
     _choice("trainer.device", t.device, ("auto", "cpu", "cuda"))
     _choice("trainer.distributed", t.distributed, ("auto", "ddp", "fsdp"))
+    try:
+        validate_collapse_config(t.collapse)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
 
     e = cfg.eval
     _choice("eval.engine", e.engine, ("hf", "vllm"))

@@ -77,6 +77,8 @@ def test_unknown_objective_fails_at_composition():
         (["model.init_from=/no/such/model"], r"model\.init_from: local path '/no/such/model' does not exist"),
         (["model.init_from=./relative/missing"], r"model\.init_from: local path"),
         (["trainer.warmup_ratio=1.5"], r"trainer\.warmup_ratio=1\.5"),
+        (["trainer.collapse.rule=fast"], r"trainer\.collapse\.rule='fast'"),
+        (["trainer.collapse.loss_ratio=0.5"], r"trainer\.collapse\.loss_ratio=0\.5: must be > 1"),
         (["eval.engine=vllm"], r"eval\.engine=vllm but vLLM is not installed"),
         (["data.source=local"], r"data\.path: required"),
         (["objective.name=ppo"], r"objective\.name: unknown objective 'ppo'"),

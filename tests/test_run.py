@@ -53,6 +53,9 @@ def test_single_run_writes_the_run_directory(tmp_path):
     assert f"run directory: {run_dir}" in proc.stdout
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "completed" and status["step"] == 8
+    assert (
+        status["collapse_rule"] == "relative" and status["collapsed"] is False
+    )  # the rule's verdict, recorded
     assert (run_dir / ".hydra" / "config.yaml").exists()
     rows = metrics(run_dir)
     train_keys = set().union(*(r.keys() for r in rows if "train/loss" in r))

@@ -369,8 +369,8 @@ def train(
         if eval_every > 0 and step % eval_every == 0 and step < total_steps:
             fired = run_eval(step) or fired
         if fired and env.is_main:
-            status.update(collapse_step=detector.collapsed_at, collapse_reason=detector.reason)
-            tracker.summary({"collapse_step": detector.collapsed_at, "collapsed": True})
+            status.update(**detector.summary())
+            tracker.summary(detector.summary())
             log.warning(detector.reason)
             if cfg.collapse.stop:
                 outcome_state, reason = "collapsed", detector.reason
@@ -382,10 +382,13 @@ def train(
             barrier(env)
     progress.close()
     guard.restore()
-    if outcome_state == "completed" and detector.collapsed_at is not None:
-        outcome_state, reason = "collapsed", detector.reason
     if outcome_state != "diverged" and eval_at_end and evaluate is not None and last_eval_step != step:
         run_eval(step)
+    if outcome_state == "completed" and detector.collapsed_at is not None:
+        outcome_state, reason = "collapsed", detector.reason
+    if env.is_main:  # the rule's verdict and how close it came, for every run (redi.loop.collapse)
+        status.update(**detector.summary())
+        tracker.summary(detector.summary())
     return TrainOutcome(outcome_state, step, reason, eval_metrics)
 
 
