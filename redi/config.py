@@ -124,6 +124,11 @@ class SyntheticTeacherConfig:
         }
     )
     seed: int = 1234
+    # column: mistakes in the column work (the default); shortcut: a step with column work is written without it
+    # with probability shortcut_rate and is then wrong with probability shortcut_error_rate (redi.data.synthetic.shortcut)
+    task: str = "column"
+    shortcut_rate: float = 0.3
+    shortcut_error_rate: float = 0.6
 
 
 @dataclass
@@ -141,6 +146,9 @@ class BuilderConfig:
     decontaminate: bool = True
     decontamination_ngram: int = 8
     max_rows: int | None = None  # take at most this many rows of the source (after loading), for quick runs
+    swap_pairs: bool = (
+        False  # label-inversion control: D_Pref's chosen is the incorrect trace, rejected the correct
+    )
 
 
 @dataclass

@@ -44,9 +44,9 @@ NULL_RULES = ("other", "incorrect")
 SFT_COLUMNS = ("problem_id", "problem", "response", "answer")
 PAIR_COLUMNS = ("problem_id", "problem", "chosen", "rejected", "answer")
 _CODE_FILES = ("builder.py", "openr1.py", "decontaminate.py")  # their text is part of the cache key
+# the teacher's modules that make the rows (not its reader, classify.py): new rows, new caches
 _TEACHER_FILES = tuple(
-    f"synthetic/{name}"
-    for name in ("__init__.py", "columns.py", "problems.py", "errors.py", "teacher.py", "classify.py")
+    f"synthetic/{name}" for name in ("columns.py", "problems.py", "errors.py", "shortcut.py", "teacher.py")
 )
 
 
@@ -328,8 +328,10 @@ def build_from_traces(
         {
             "problem_id": [c.problem_id for c in pairs],
             "problem": [c.problem for c in pairs],
-            "chosen": [c.correct for c in pairs],
-            "rejected": [c.incorrect for c in pairs],
+            # swap_pairs: the label-inversion control (chosen = the incorrect trace), as the official
+            # ablation_verifier_signal.py swaps the verifier's labels
+            "chosen": [c.incorrect if b.swap_pairs else c.correct for c in pairs],
+            "rejected": [c.correct if b.swap_pairs else c.incorrect for c in pairs],
             "answer": [c.answer for c in pairs],
         },
         features=datasets.Features({k: datasets.Value("string") for k in PAIR_COLUMNS}),

@@ -14,11 +14,11 @@ Every trace is then marked by the project's grader (redi.eval.grading) against t
 the Open-R1 schema so the same builder makes D_SFT and D_Pref from them.
 
 The package's modules: ``columns`` (expressions, column work, formatting), ``problems`` (sampling, phrasing, the
-held-out split), ``errors`` (traces and the error types), ``teacher`` (settings, rows, held-out problems) and
+held-out split), ``errors`` (traces and the error types), ``shortcut`` (the shortcut task's traces), ``teacher`` (settings, rows, held-out problems) and
 ``classify`` (reading a trace back).
 """
 
-from redi.data.synthetic.classify import MISTAKE_KINDS, classify_mistake, parse_expression
+from redi.data.synthetic.classify import MISTAKE_KINDS, classify_mistake, parse_expression, shortcut_counts
 from redi.data.synthetic.columns import (
     OPS,
     Num,
@@ -37,7 +37,9 @@ from redi.data.synthetic.columns import (
 )
 from redi.data.synthetic.errors import ERROR_TYPES, Trace, make_traces, misread_number
 from redi.data.synthetic.problems import Problem, hardness, is_heldout
+from redi.data.synthetic.shortcut import has_column_work, make_shortcut_traces, wrong_shortcut_values
 from redi.data.synthetic.teacher import (
+    TASKS,
     generate_teacher_rows,
     grade_traces,
     heldout_problems,
@@ -52,6 +54,7 @@ __all__ = [
     "Problem",
     "Step",
     "Token",
+    "TASKS",
     "Trace",
     "carry_columns",
     "carry_deltas",
@@ -64,13 +67,17 @@ __all__ = [
     "generate_teacher_rows",
     "grade_traces",
     "hardness",
+    "has_column_work",
     "heldout_problems",
     "is_heldout",
     "magnitude_form",
+    "make_shortcut_traces",
     "make_traces",
     "misread_number",
     "parse_expression",
+    "shortcut_counts",
     "solve",
     "validate_teacher_config",
     "worked_value",
+    "wrong_shortcut_values",
 ]

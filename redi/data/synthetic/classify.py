@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import re
 
-from redi.data.synthetic.columns import Num, Token, _apply, carry_deltas, final_value, solve
+from redi.data.synthetic.columns import (
+    Num,
+    Token,
+    _apply,
+    carry_deltas,
+    column_work,
+    final_value,
+    magnitude_form,
+    solve,
+)
 from redi.data.synthetic.errors import ERROR_TYPES
 
 _STEP = re.compile(r"(-?\d+) ([+\-*]) \(?(-?\d+)\)?(?: \[([^\]\n]*)\])? = (-?\d+)")
 _FACT = re.compile(r"^(\d+(?:[-+*]\d+)*)=(-?\d+)$")
 _TOKEN = re.compile(r"\d+|[-+*()]")
-MISTAKE_KINDS = ERROR_TYPES + ("misread_problem", "arithmetic_other", "final_copy", "other")
+MISTAKE_KINDS = ERROR_TYPES + ("shortcut_slip", "misread_problem", "arithmetic_other", "final_copy", "other")
 
 
 def parse_expression(expression: str) -> list[Token]:
@@ -28,13 +37,14 @@ def _has_wrong_fact(work: str) -> bool:
     return False
 
 
-def classify_mistake(expression: str, answer: str, text: str) -> str | None:
+def classify_mistake(expression: str, answer: str, text: str, task: str = "column") -> str | None:
     """Which kind of mistake a trace for ``expression`` shows; None when its boxed answer is ``answer``.
 
     Reads the trace as the teacher writes it (a leading "<think>" line is optional, so a student's continuation of
     the prompt can be read too): no boxed answer -> stop_early (thinking closed) or truncated; a restated expression
     that differs -> misread_problem; the first line using a number that is neither a term nor an earlier result
-    -> copy_slip; the first wrong step -> column_slip (a false digit fact in its column work),
+    -> copy_slip; the first wrong step -> shortcut_slip (``task="shortcut"`` only: written without the column
+    work it could have had), column_slip (a false digit fact in its column work),
     sign_slip, dropped_carry or arithmetic_other (e.g. a digit read from the wrong place); a boxed
     value that is not the last step's -> final_copy; correct steps giving the value of a wrong order of operations
     or of the expression without one term -> wrong_precedence or dropped_term; anything else -> other.
@@ -59,6 +69,8 @@ def classify_mistake(expression: str, answer: str, text: str) -> str | None:
         known.add(c)
         true = _apply(op, a, b)
         if c != true:
+            if task == "shortcut" and not work and column_work(*magnitude_form(a, op, b)[:3]) is not None:
+                return "shortcut_slip"
             if _has_wrong_fact(work):
                 return "column_slip"
             if c == -true:
@@ -88,3 +100,14 @@ def classify_mistake(expression: str, answer: str, text: str) -> str | None:
         if final_value(toks, variant) == value:
             return kind
     return "other"
+
+
+def shortcut_counts(text: str) -> tuple[int, int]:
+    """(steps written as a shortcut, steps that have column work) in a trace: the shortcut task's behaviour."""
+    shortcuts = eligible = 0
+    for a, op, b, work, _ in _STEP.findall(text):
+        if column_work(*magnitude_form(int(a), op, int(b))[:3]) is None:
+            continue
+        eligible += 1
+        shortcuts += not work
+    return shortcuts, eligible

@@ -35,6 +35,9 @@ class Step:
     remaining: tuple[Token, ...]
     dropped_carry: int | None = None  # column whose carry (borrow) was forgotten, for a teacher's mistake
     column_slip: tuple[int, int] | None = None  # (column, amount) a digit fact of the column work is off by
+    shortcut: bool = (
+        False  # written without its column work (``58 + 67 = 125``): the shortcut task's risky step
+    )
 
 
 def _apply(op: str, a: int, b: int) -> int:
@@ -279,12 +282,13 @@ def carry_deltas(a: int, op: str, b: int) -> list[int]:
 
 def format_step(step: Step) -> str:
     """One line of work: ``58 + 67 [8+7=15 5+6+1=12] = 125``; the column facts are on the magnitudes, with
-    their own header when they differ from the line (``19 - 24 [24-19: 14-9=5 2-1-1=0] = -5``)."""
+    their own header when they differ from the line (``19 - 24 [24-19: 14-9=5 2-1-1=0] = -5``); a shortcut
+    step is written without them (``58 + 67 = 125``)."""
     b = f"({step.b})" if step.b < 0 else str(step.b)
     head = f"{step.a} {step.op} {b}"
     x, mop, y, sign = magnitude_form(step.a, step.op, step.b)
     work = column_work(x, mop, y, drop=step.dropped_carry, slip=step.column_slip)
-    if work is None:
+    if work is None or step.shortcut:
         return f"{head} = {step.c}"
     facts = " ".join(work[0])
     if (x, mop, y, sign) != (step.a, step.op, step.b, 1):

@@ -8,6 +8,10 @@ import random
 from redi.config import GraderConfig, SyntheticTeacherConfig
 from redi.data.synthetic.errors import ERROR_TYPES, make_traces
 from redi.data.synthetic.problems import _problems, hardness
+from redi.data.synthetic.shortcut import make_shortcut_traces
+
+# column: the column-work teacher (mistakes in the work); shortcut: a step may skip its work and then often fails
+TASKS = ("column", "shortcut")
 
 
 def validate_teacher_config(cfg: SyntheticTeacherConfig) -> None:
@@ -34,6 +38,12 @@ def validate_teacher_config(cfg: SyntheticTeacherConfig) -> None:
         raise ValueError(
             f"data.synthetic.error_types: weights must be >= 0 and not all 0, got {dict(cfg.error_types)}"
         )
+    if cfg.task not in TASKS:
+        raise ValueError(f"data.synthetic.task: unknown task {cfg.task!r}; known: {list(TASKS)}")
+    for key in ("shortcut_rate", "shortcut_error_rate"):
+        value = getattr(cfg, key)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"data.synthetic.{key} must be in [0, 1], got {value!r}")
     if cfg.heldout_buckets < 2:
         raise ValueError(f"data.synthetic.heldout_buckets must be >= 2, got {cfg.heldout_buckets}")
 
@@ -63,7 +73,8 @@ def generate_teacher_rows(cfg: SyntheticTeacherConfig, grader_cfg: GraderConfig 
         scale = (1.0 - cfg.error_concentration) + cfg.error_concentration * h / mean_hard
         p_error = min(0.95, cfg.error_rate * scale)
         n = rng.randint(cfg.min_traces, cfg.max_traces)
-        traces = make_traces(p, n, p_error, cfg, rng)
+        maker = make_shortcut_traces if cfg.task == "shortcut" else make_traces
+        traces = maker(p, n, p_error, cfg, rng)
         answer = str(p.answer)
         rows.append(
             {
