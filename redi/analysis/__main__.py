@@ -14,7 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from redi.analysis import figures, tables  # noqa: E402
+from redi.analysis import figures, gains, tables  # noqa: E402
 from redi.analysis.load import load_sweep, resolve_sweep, runs  # noqa: E402
 
 
@@ -45,9 +45,11 @@ def write_all(source: str | Path, out: Path | None = None, benchmark: str | None
 
     summary = tables.stability_summary(frame, benchmark)
     table = tables.table2(frame)
+    paired = gains.gains_table(frame, benchmark)
     for name, df, md in (
         ("summary", summary, tables.summary_markdown(summary)),
         ("table2", table, tables.table2_markdown(table)),
+        ("gains", paired, gains.gains_markdown(paired)),
     ):
         df.to_csv(out / f"{name}.csv", index=False)
         (out / f"{name}.md").write_text(md)

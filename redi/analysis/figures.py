@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -222,47 +223,127 @@ def family_figure(frame: pd.DataFrame, family: Family | str, benchmark: str | No
     )
 
 
+CURVE_PANELS = (
+    ("accuracy", "pass@1"),
+    ("train/logps_chosen", "chosen log-prob / token"),
+    ("train/logps_rejected", "rejected log-prob / token"),
+    ("train/grad_norm", "gradient norm"),
+    ("train/update_norm", "update norm"),
+)
+
+
+def _curve_runs(frame: pd.DataFrame) -> list[str]:
+    """The runs beside the stability panel: Fig. 6's (symmetric vs asymmetric) plus the alpha = 0 control."""
+    from redi.analysis.gains import is_control
+
+    table = runs(frame)
+    chosen = _symmetric_vs_asymmetric(table).fillna(False).astype(bool) | is_control(table)
+    if not chosen.any():
+        chosen = table["objective"].notna()
+    return table.loc[chosen, "run"].tolist()
+
+
 def stability_figure(frame: pd.DataFrame, benchmark: str | None = None) -> Figure:
-    """Peak against final accuracy per run (points below the diagonal lost accuracy; x = the run collapsed)."""
-    summary = stability_summary(frame, benchmark)
-    fig = Figure(figsize=(6.5, 5.5), layout="constrained")
-    ax = fig.subplots()
-    markers = {"redi": "o", "dpo": "s", "simpo": "^", "sft": "D"}
-    objectives = list(dict.fromkeys(summary["objective"])) if len(summary) else []
-    colours = dict(zip(objectives, _palette(max(len(objectives), 1)), strict=False))
-    for _, r in summary.iterrows():
-        if pd.isna(r["peak_acc"]):
-            continue
-        collapsed = pd.notna(r["collapse_step"]) or r["status"] in ("collapsed", "diverged")
-        ax.scatter(
-            r["peak_acc"],
-            r["final_acc"],
-            marker="x" if collapsed else markers.get(r["objective"], "o"),
-            color=colours[r["objective"]],
-            s=50,
-            label=r["objective"],
+    """The paper's argument in one figure: stability versus performance, and the Fig. 6 curves beside it.
+
+    Left: x = lr (log), y = paired gain over the alpha = 0 control at the same lr and seed (points), the best
+    checkpoint solid and the final one dashed, one line per alpha / beta, error bars = the paired SE over problems
+    and seeds (redi.analysis.gains); a gap between a line's solid and dashed halves is a collapse. Right: pass@1,
+    chosen and rejected per-token log-probs, gradient norm and update norm against step for the symmetric and
+    asymmetric REDI runs and the control (seeds averaged per configuration).
+    """
+    from redi.analysis.gains import gains_table
+
+    table = gains_table(frame, benchmark)
+    fig = Figure(figsize=(3.1 * (len(CURVE_PANELS) + 1.6), 3.6), layout="constrained")
+    grid = fig.add_gridspec(1, len(CURVE_PANELS) + 2)
+    ax = fig.add_subplot(grid[0, :2])
+    series = list(dict.fromkeys(table["series"])) if len(table) else []
+    colours = dict(zip(series, _palette(max(len(series), 1)), strict=False))
+    plotted = False
+    for name in series:
+        t = table[table["series"] == name].sort_values("lr")
+        for col, se, style, tag in (
+            ("best_gain", "best_se", "-", "best"),
+            ("final_gain", "final_se", "--", "final"),
+        ):
+            ok = t[col].notna()
+            if not ok.any():
+                continue
+            ax.errorbar(
+                t.loc[ok, "lr"],
+                100 * t.loc[ok, col],
+                yerr=100 * t.loc[ok, se].fillna(0.0),
+                color=colours[name],
+                ls=style,
+                marker="o" if tag == "best" else "x",
+                ms=4,
+                capsize=2,
+                lw=1.2,
+                label=f"{name} ({tag})",
+            )
+            plotted = True
+    ax.axhline(0.0, color="grey", lw=0.8, ls=":")
+    if plotted:
+        ax.set_xscale("log")
+        ax.legend(fontsize=6, frameon=False, ncol=1 if len(series) < 5 else 2)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no alpha = 0 control with per-problem\nevaluations at these lrs",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=8,
         )
-        ax.annotate(
-            r["config"],
-            (r["peak_acc"], r["final_acc"]),
-            fontsize=6,
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
-    values = summary[["peak_acc", "final_acc"]].to_numpy(dtype=float) if len(summary) else np.zeros((0, 2))
-    if np.isfinite(values).any():
-        lo, hi = np.nanmin(values), np.nanmax(values)
-        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
-    start = summary["start_acc"].mean() if len(summary) else np.nan
-    if pd.notna(start):
-        ax.axhline(start, color="grey", lw=0.6, ls=":")
-        ax.axvline(start, color="grey", lw=0.6, ls=":")
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    if unique:
-        ax.legend(unique.values(), unique.keys(), fontsize=8, frameon=False)
-    ax.set_xlabel("peak pass@1")
-    ax.set_ylabel("final pass@1")
-    ax.set_title("stability vs performance (x: collapsed; dotted: stage-1 level)", fontsize=10)
+    ax.set_xlabel("lr")
+    ax.set_ylabel("gain over the alpha = 0 control (points)")
+    ax.set_title("stability vs performance: solid best, dashed final", fontsize=9)
     ax.grid(alpha=0.3)
+    _curve_panels(fig, grid, frame, benchmark)
+    fig.suptitle(
+        f"{benchmark or 'mean over benchmarks'}; error bars: paired SE over problems and seeds", fontsize=9
+    )
     return fig
+
+
+def _curve_panels(fig: Figure, grid: Any, frame: pd.DataFrame, benchmark: str | None) -> None:
+    """The Fig. 6 panels: seed-averaged curves per configuration against step."""
+    names = _curve_runs(frame)
+    data = frame[frame["run"].isin(names)].dropna(subset=["step"])
+    benches = benchmarks(frame)
+    bench = benchmark or (benches[0] if len(benches) == 1 else None)
+    configs = list(dict.fromkeys(runs(data)["config"])) if len(data) else []
+    colours = dict(zip(configs, _palette(max(len(configs), 1)), strict=False))
+    smooth = max(1, int(data["step"].max() or 1) // 25) if len(data) else 1
+    for j, (panel, ylabel) in enumerate(CURVE_PANELS):
+        ax = fig.add_subplot(grid[0, j + 2])
+        for config in configs:
+            g = data[data["config"] == config]
+            per_run = []
+            for _, r in g.groupby("run"):
+                x, y, _ = _series(r.sort_values("step"), panel, bench)
+                per_run.append(pd.Series(y.to_numpy(), index=x.to_numpy()))
+            if not per_run:
+                continue
+            mean = pd.concat(per_run, axis=1).mean(axis=1).sort_index().dropna()
+            if mean.empty:
+                continue
+            if panel == "accuracy":
+                ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, color=colours[config], label=config)
+            else:
+                ax.plot(
+                    mean.index,
+                    mean.rolling(smooth, min_periods=1).mean().to_numpy(),
+                    lw=1.1,
+                    color=colours[config],
+                    label=config,
+                )
+        if panel in ("train/grad_norm", "train/update_norm") and panel in data and (data[panel] > 0).any():
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.grid(alpha=0.3)
+        if j == 0 and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, frameon=False)

@@ -118,3 +118,53 @@ def finite(value: Any) -> Any:
 
 def is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a sweep with an alpha = 0 control, two seeds and per-problem evaluations (eval/step_N.jsonl), for paired gains
+
+PAIRED_STEPS = (0, 10, 20)
+START_SCORES = [0.5, 0.5, 0.5, 0.5]  # 4 problems x 2 samples: a score is 0, 0.5 or 1
+# (directory, alpha, lr, seed, per-problem scores at steps 10 and 20); every run starts at START_SCORES
+PAIRED_MEMBERS: list[tuple[str, float, float, int, list[list[float]]]] = [
+    ("alpha=0.0,lr=0.0001,seed=1", 0.0, 1e-4, 1, [[0.5, 0.5, 0.5, 0.5], [1.0, 0.5, 0.5, 0.5]]),
+    ("alpha=0.0,lr=0.0001,seed=2", 0.0, 1e-4, 2, [[0.5, 0.5, 0.5, 0.5], [1.0, 0.5, 0.5, 0.5]]),
+    ("alpha=0.8,lr=0.0001,seed=1", 0.8, 1e-4, 1, [[1.0, 1.0, 0.5, 0.5], [1.0, 1.0, 0.5, 0.5]]),
+    ("alpha=0.8,lr=0.0001,seed=2", 0.8, 1e-4, 2, [[1.0, 0.5, 0.5, 0.5], [1.0, 1.0, 1.0, 0.5]]),
+    ("alpha=1.0,lr=0.0001,seed=1", 1.0, 1e-4, 1, [[1.0, 1.0, 1.0, 0.5], [0.0, 0.0, 0.5, 0.0]]),
+    ("alpha=0.8,lr=2e-05,seed=1", 0.8, 2e-5, 1, [[0.5, 0.5, 0.5, 1.0], [0.5, 0.5, 1.0, 1.0]]),
+]
+
+
+def eval_rows(step: int, scores: list[float]) -> list[dict[str, Any]]:
+    """eval/step_N.jsonl lines: 2 samples per problem, the first ``round(2 * score)`` of them correct."""
+    rows = []
+    for p, score in enumerate(scores):
+        for j in range(2):
+            rows.append(
+                {"step": step, "benchmark": "synthetic", "prompt_id": f"p{p}", "sample_index": j,
+                 "gold": "1", "text": "", "extracted": "1", "correct": j < round(2 * score),
+                 "timed_out": False, "num_tokens": 10, "finish_reason": "stop"}
+            )  # fmt: skip
+    return rows
+
+
+def make_paired_sweep(root: Path, name: str = "paired") -> Path:
+    """REDI runs whose metrics.jsonl and eval files agree: pass@1 at each step = the mean of the problem scores."""
+    sweep = root / name
+    for dirname, alpha, lr, seed, later in PAIRED_MEMBERS:
+        run_dir = sweep / dirname
+        write_run(run_dir, "redi", {"alpha": alpha}, lr, None, seed=seed)
+        by_step = dict(zip(PAIRED_STEPS, [START_SCORES, *later], strict=True))
+        lines = []
+        for step in range(1, PAIRED_STEPS[-1] + 1):
+            lines.append({"step": step, "train/logps_chosen": -0.1, "train/logps_rejected": -0.5,
+                          "train/grad_norm": 1.0 + alpha, "train/update_norm": 0.01})  # fmt: skip
+        for step, scores in by_step.items():
+            lines.append({"step": step, "eval/synthetic/pass@1": sum(scores) / len(scores),
+                          "eval/synthetic/pass@1_sem": 0.0})  # fmt: skip
+            rows = eval_rows(step, scores)
+            (run_dir / "eval").mkdir(exist_ok=True)
+            (run_dir / "eval" / f"step_{step}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return sweep

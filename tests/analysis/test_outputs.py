@@ -105,6 +105,8 @@ def test_command_writes_figures_and_tables_into_the_sweep(sweep, capsys):
     for config in load_sweep(sweep)["config"].unique():
         assert config in table2
     assert set(pd.read_csv(out / "runs.csv")["run"]) == {m[0] for m in MEMBERS}
+    assert "no alpha = 0 control" not in (out / "gains.md").read_text()  # a table (NaN rows: no control here)
+    assert len(pd.read_csv(out / "gains.csv")) == len(MEMBERS)
 
 
 def test_command_reports_a_missing_sweep(tmp_path, capsys):

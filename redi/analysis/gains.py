@@ -1,0 +1,191 @@
+"""Every configuration of a sweep as the paired gain over the alpha = 0 control at the same lr and seed.
+
+The control is REDI with alpha = 0 (SFT on the positives, on the same batches in the same order), so the
+difference isolates what the negatives' term (or the preference objective) adds. Two gains per configuration:
+- best: its best checkpoint minus the control's best checkpoint (the evaluation step with the highest
+  seed-averaged pass@1, chosen for each configuration the same way, as the paper's Table 2 does);
+- final: its last evaluation minus the control's last evaluation.
+A gap between the two is a collapse: the run was ahead at some step and lost it.
+Scores are per problem from ``eval/step_N.jsonl`` of both runs, paired by problem and seed
+(:func:`redi.eval.paired.paired_gain`); a sweep read from W&B has no such files and gets NaNs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from redi.analysis.load import benchmarks, config_label, runs
+from redi.analysis.tables import OBJECTIVE_ORDER, accuracy, to_markdown
+from redi.eval.paired import NAN_GAIN, PairedGain, eval_steps, mean_gain, paired_gain, problem_scores
+
+GAIN_COLUMNS = (
+    "series",
+    "config",
+    "objective",
+    "alpha",
+    "beta",
+    "gamma",
+    "lr",
+    "seeds",
+    "best_step",
+    "control_best_step",
+    "best_gain",
+    "best_se",
+    "final_gain",
+    "final_se",
+    "problems",
+)
+
+
+def is_control(table: pd.DataFrame) -> pd.Series:
+    """REDI runs with alpha = 0: the control every other configuration is paired with."""
+    return (table["objective"] == "redi") & np.isclose(table["alpha"].astype(float).fillna(-1.0), 0.0)
+
+
+def series_label(row: pd.Series) -> str:
+    """A configuration's name without its lr (one line of the stability figure), e.g. ``REDI alpha=0.8``."""
+    values = [None if pd.isna(row[k]) else row[k] for k in ("alpha", "beta", "gamma")]
+    return config_label(row["objective"], *values, None)
+
+
+def _best_step(frame: pd.DataFrame, run_names: list[str], benchmark: str | None) -> int | None:
+    """The evaluation step with the highest pass@1 averaged over the given runs (the seeds of one configuration)."""
+    g = frame[frame["run"].isin(run_names)].dropna(subset=["step"])
+    acc = accuracy(g, benchmark)
+    curve = acc.groupby(g["step"].astype(int)).mean().dropna()
+    return int(curve.idxmax()) if len(curve) else None
+
+
+def _scores(run_dir: str, step: int | None, benchmark: str | None) -> pd.Series | None:
+    if step is None:
+        return None
+    try:
+        return problem_scores(run_dir, step, benchmark)
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def _gain(pairs: list[tuple[pd.Series, pd.Series]], benches: list[str]) -> PairedGain:
+    """One benchmark: the paired gain; several: the mean of the benchmarks' gains (the paper's avg)."""
+    if not pairs:
+        return NAN_GAIN
+    if len(benches) <= 1:
+        return paired_gain(pairs)
+    per = []
+    for b in benches:
+        per.append(
+            paired_gain(
+                [
+                    (t.loc[t.index.get_level_values(0) == b], c.loc[c.index.get_level_values(0) == b])
+                    for t, c in pairs
+                ]
+            )
+        )
+    return mean_gain(per)
+
+
+def _last_step(run_dir: str) -> int | None:
+    steps = eval_steps(run_dir)
+    return steps[-1] if steps else None
+
+
+def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFrame:
+    """One row per non-control configuration: its paired best and final gains over the control (fractions).
+
+    ``benchmark``: the one to score (default: every benchmark, averaged as the paper's avg column). Rows are in the
+    runs table's order; a configuration with no control at its lr (or no seed in common) has NaN gains.
+    """
+    info = runs(frame)
+    if info.empty:
+        return pd.DataFrame(columns=list(GAIN_COLUMNS))
+    benches = [benchmark] if benchmark else benchmarks(frame)
+    info = info.assign(_seed=info["seed"].astype("float").fillna(-1.0))
+    control = info[is_control(info)]
+    control_best: dict[float, int | None] = {}
+    rows: list[dict[str, Any]] = []
+    for config, g in info[~is_control(info)].groupby("config", sort=False):
+        first = g.iloc[0]
+        lr = float(first["lr"]) if pd.notna(first["lr"]) else math.nan
+        ctrl = (
+            control[np.isclose(control["lr"].astype(float), lr)] if not math.isnan(lr) else control.iloc[0:0]
+        )
+        if lr not in control_best:
+            control_best[lr] = _best_step(frame, ctrl["run"].tolist(), benchmark) if len(ctrl) else None
+        best_t = _best_step(frame, g["run"].tolist(), benchmark)
+        best_pairs, final_pairs = [], []
+        for _, t in g.iterrows():
+            c = ctrl[ctrl["_seed"] == t["_seed"]]
+            if c.empty:
+                continue
+            t_dir, c_dir = str(t["location"]), str(c["location"].iloc[0])
+            pair = (_scores(t_dir, best_t, benchmark), _scores(c_dir, control_best[lr], benchmark))
+            if pair[0] is not None and pair[1] is not None:
+                best_pairs.append(pair)
+            pair = (
+                _scores(t_dir, _last_step(t_dir), benchmark),
+                _scores(c_dir, _last_step(c_dir), benchmark),
+            )
+            if pair[0] is not None and pair[1] is not None:
+                final_pairs.append(pair)
+        best, final = _gain(best_pairs, benches), _gain(final_pairs, benches)
+        rows.append(
+            {
+                "series": series_label(first),
+                "config": config,
+                "objective": first["objective"],
+                "alpha": first["alpha"],
+                "beta": first["beta"],
+                "gamma": first["gamma"],
+                "lr": lr,
+                "seeds": max(best.seeds, final.seeds),
+                "best_step": best_t if best_t is not None else pd.NA,
+                "control_best_step": control_best[lr] if control_best[lr] is not None else pd.NA,
+                "best_gain": best.gain,
+                "best_se": best.se,
+                "final_gain": final.gain,
+                "final_se": final.se,
+                "problems": max(best.problems, final.problems),
+            }
+        )
+    out = pd.DataFrame(rows, columns=list(GAIN_COLUMNS))
+    if len(out):
+        rank = out["objective"].map(OBJECTIVE_ORDER).fillna(len(OBJECTIVE_ORDER))
+        out = out.assign(_rank=rank).sort_values(["_rank", "objective", "alpha", "beta", "gamma", "lr"])
+        out = out.drop(columns="_rank").reset_index(drop=True)
+    for col in ("best_step", "control_best_step"):
+        out[col] = pd.array(out[col], dtype="Int64")
+    return out
+
+
+def gains_markdown(table: pd.DataFrame) -> str:
+    """The gains table as markdown, in points: ``+1.8 ± 0.6`` (paired SE over problems and seeds)."""
+
+    def cell(gain: float, se: float) -> str:
+        return "-" if pd.isna(gain) else f"{100 * gain:+.1f} ± {100 * se:.1f}"
+
+    shown = pd.DataFrame(
+        {
+            "config": table["config"],
+            "seeds": table["seeds"].astype(str),
+            "best - control (points)": [
+                cell(g, s) for g, s in zip(table["best_gain"], table["best_se"], strict=True)
+            ],
+            "step (control)": [
+                f"{b} ({c})" if pd.notna(b) else "-"
+                for b, c in zip(table["best_step"], table["control_best_step"], strict=True)
+            ],
+            "final - control (points)": [
+                cell(g, s) for g, s in zip(table["final_gain"], table["final_se"], strict=True)
+            ],
+            "problems": table["problems"].astype(str),
+        }
+    )
+    note = (
+        "\nPaired gain over the REDI alpha = 0 control at the same lr and seed, in pass@1 points; ± is the paired "
+        "standard error over problems and seeds (redi/eval/paired.py).\n"
+    )
+    return to_markdown(shown) + note

@@ -1,0 +1,60 @@
+"""The sweep's paired gains over the alpha = 0 control, worked by hand on a fake sweep, and the stability figure."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from redi.analysis import gains
+from redi.analysis.figures import stability_figure
+from redi.analysis.load import load_sweep
+from tests.analysis.fake_sweep import make_paired_sweep
+
+
+@pytest.fixture(scope="module")
+def frame(tmp_path_factory):
+    return load_sweep(make_paired_sweep(tmp_path_factory.mktemp("sweeps")))
+
+
+def test_gains_over_the_control_by_hand(frame):
+    t = gains.gains_table(frame).set_index("config")
+    assert list(t.index) == ["REDI alpha=0.8, lr=2e-5", "REDI alpha=0.8, lr=1e-4", "symmetric lr=1e-4"]
+    a = t.loc["REDI alpha=0.8, lr=1e-4"]
+    # seed-averaged pass@1 0.5, 0.6875, 0.8125: best = last = step 20; the control's 0.5, 0.5, 0.625: step 20.
+    # d = [0, .5, 0, 0] (seed 1), [0, .5, .5, 0] (seed 2): gain 0.1875; problem term 0.171875 / 3 / 4, seed term
+    # (0.125 - 0.25)^2 / 2 / 2
+    assert (a["best_step"], a["control_best_step"], a["seeds"], a["problems"]) == (20, 20, 2, 4)
+    se = math.sqrt(0.171875 / 12 + 0.0078125 / 2)
+    assert a["best_gain"] == pytest.approx(0.1875) and a["best_se"] == pytest.approx(se)
+    assert a["final_gain"] == pytest.approx(0.1875) and a["final_se"] == pytest.approx(se)
+    s = t.loc["symmetric lr=1e-4"]
+    # best step 10 [1, 1, 1, .5] vs control step 20 [1, .5, .5, .5]: d = [0, .5, .5, 0]; final: [0, 0, .5, 0] vs the
+    # same control: d = [-1, -.5, 0, -.5] -- the gap between best and final is the collapse
+    assert s["best_step"] == 10 and s["best_gain"] == pytest.approx(0.25)
+    assert s["best_se"] == pytest.approx(math.sqrt(1 / 12 / 4))
+    assert s["final_gain"] == pytest.approx(-0.5) and s["final_se"] == pytest.approx(math.sqrt(0.5 / 3 / 4))
+    assert s["series"] == "symmetric"
+    no_control = t.loc["REDI alpha=0.8, lr=2e-5"]
+    assert math.isnan(no_control["best_gain"]) and no_control["seeds"] == 0
+    md = gains.gains_markdown(gains.gains_table(frame))
+    assert "| REDI alpha=0.8, lr=1e-4 | 2 | +18.8 ± 13.5 | 20 (20) | +18.8 ± 13.5 | 4 |" in md
+
+
+def test_stability_figure_has_the_gain_and_curve_panels(frame):
+    fig = stability_figure(frame)
+    axes = fig.get_axes()
+    assert len(axes) == 6
+    assert axes[0].get_xscale() == "log" and axes[0].get_ylabel().startswith(
+        "gain over the alpha = 0 control"
+    )
+    labels = axes[0].get_legend_handles_labels()[1]
+    assert {
+        "REDI alpha=0.8 (best)",
+        "REDI alpha=0.8 (final)",
+        "symmetric (best)",
+        "symmetric (final)",
+    } <= set(labels)
+    assert [a.get_ylabel() for a in axes[1:]] == [
+        "pass@1", "chosen log-prob / token", "rejected log-prob / token", "gradient norm", "update norm"
+    ]  # fmt: skip

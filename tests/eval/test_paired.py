@@ -1,0 +1,54 @@
+"""Paired gains on hand-worked numbers: the estimator, per-problem scores from eval files, a run's gain over step 0."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from redi.eval.paired import gain_from_differences, mean_gain, paired_gain, problem_scores, run_gain
+from tests.analysis.fake_sweep import eval_rows
+
+
+def test_estimator_by_hand():
+    # d[s, p]: seed means 0.125 and 0.25 (var ddof 1 = 0.0078125, / 2 seeds = 0.00390625); problem means
+    # 0.75, 0.25, -0.5, 0.25 around 0.1875 (squares sum 0.796875, / 3 = 0.265625, / 4 problems = 0.06640625)
+    g = gain_from_differences(np.array([[1.0, 0.0, -1.0, 0.5], [0.5, 0.5, 0.0, 0.0]]))
+    assert g.gain == pytest.approx(0.1875)
+    assert g.se == pytest.approx(math.sqrt(0.06640625 + 0.00390625))
+    assert (g.problems, g.seeds, g.per_seed) == (4, 2, (0.125, 0.25))
+    # one seed: the usual paired SE, std(d, ddof 1) / sqrt(P) = sqrt(2 / 3 / 4)
+    one = gain_from_differences(np.array([1.0, 0.0, -1.0, 0.0]))
+    assert one.gain == 0.0 and one.se == pytest.approx(math.sqrt(2 / 12))
+    assert one.format() == "+0.0 ± 40.8 points (paired SE over problems, 4 problems, 1 seed)"
+
+
+def test_pairs_only_shared_problems_and_means_benchmarks():
+    idx = pd.MultiIndex.from_tuples([("b", "p0"), ("b", "p1"), ("b", "p2")])
+    treat = pd.Series([1.0, 1.0, 0.0], index=idx)
+    control = pd.Series([0.0, 1.0], index=idx[:2])  # p2 was not scored for the control: left out
+    g = paired_gain([(treat, control)])
+    assert (g.gain, g.problems) == (0.5, 2) and g.se == pytest.approx(0.5)
+    assert math.isnan(paired_gain([]).gain)
+    m = mean_gain([g, gain_from_differences(np.array([0.0, 0.0]))])
+    assert m.gain == pytest.approx(0.25) and m.se == pytest.approx(0.25)
+
+
+def test_run_gain_over_its_own_start(tmp_path):
+    (tmp_path / "eval").mkdir()
+    for step, scores in ((0, [0.5, 0.5, 0.0, 1.0]), (8, [1.0, 0.5, 0.5, 1.0])):
+        rows = eval_rows(step, scores)
+        (tmp_path / "eval" / f"step_{step}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    scores = problem_scores(tmp_path, 8)
+    assert scores.to_dict() == {("synthetic", "p0"): 1.0, ("synthetic", "p1"): 0.5, ("synthetic", "p2"): 0.5,
+                                ("synthetic", "p3"): 1.0}  # fmt: skip
+    gains = run_gain(tmp_path, 8)
+    # d = 0.5, 0, 0.5, 0: gain 0.25, std ddof 1 = sqrt(1/12), / 2
+    assert list(gains) == ["synthetic"] and gains["synthetic"].gain == pytest.approx(0.25)
+    assert gains["synthetic"].se == pytest.approx(math.sqrt(1 / 12) / 2)
+    assert run_gain(tmp_path, 99) == {}
+    with pytest.raises(FileNotFoundError, match="step_99.jsonl"):
+        problem_scores(tmp_path, 99)
