@@ -66,6 +66,24 @@ class TinyArchConfig:
 
 
 @dataclass
+class LoraConfig:
+    """LoRA adapters through the peft library; r = 0 trains every weight (no adapter).
+
+    The run's policy gets the adapter (SFT from ``model.base`` or any preference run); the stage-1 model that
+    ``init_from=stage1`` builds is always fully fine-tuned. The saved model/ holds the merged weights; adapter/
+    the adapter alone.
+    """
+
+    r: int = 0
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    bias: str = "none"  # none | all | lora_only
+
+
+@dataclass
 class ModelConfig:
     """The policy: where its weights come from and how it runs.
 
@@ -79,9 +97,10 @@ class ModelConfig:
     revision: str | None = None
     tokenizer: str | None = None  # defaults to the model's own tokenizer
     arch: TinyArchConfig = field(default_factory=TinyArchConfig)
-    chat_template: str = (
-        "chatml_think"  # a name from redi.chat_templates, or "model" to keep the tokenizer's own
-    )
+    # auto: the tokenizer's own template when it has one, else chatml_think; "model": the tokenizer's own (an
+    # error when it has none); or a name from redi.chat_templates to replace it. The choice is logged.
+    chat_template: str = "auto"
+    lora: LoraConfig = field(default_factory=LoraConfig)
     dtype: str = "float32"  # float32 | bfloat16 | float16
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
     gradient_checkpointing: bool = False
@@ -163,7 +182,9 @@ class DataConfig:
     )
     split: str = "train"
     path: str | None = None  # local jsonl / json / parquet for source=local
-    column_map: dict[str, str] = field(default_factory=dict)  # dataset column -> Open-R1 name
+    column_map: dict[str, str] = field(default_factory=dict)  # dataset column -> the format's name
+    # auto (detected from the columns) | openr1 | trl_preference | trl_prompt_completion (redi.data.formats)
+    format: str = "auto"
     synthetic: SyntheticTeacherConfig = field(default_factory=SyntheticTeacherConfig)
     builder: BuilderConfig = field(default_factory=BuilderConfig)
     prompt_template: str = "{problem}"  # the user turn; the paper trains on the raw problem text
@@ -287,7 +308,7 @@ class GraderConfig:
 class EvalConfig:
     """Sampled pass@1 over k samples with standard error (the paper's protocol)."""
 
-    benchmarks: dict[str, BenchmarkConfig] = field(default_factory=dict)
+    benchmarks: dict[str, Any] = field(default_factory=dict)
     engine: str = "hf"  # hf | vllm
     num_samples: int = 4
     temperature: float = 0.6
@@ -339,6 +360,22 @@ class SweepConfig:
 
 
 @dataclass
+class HubConfig:
+    """Push the final model (merged weights, tokenizer, adapter if any, model card) to the Hugging Face hub.
+
+    repo_id: "org/name" on the hub, or a local directory / file:// URL to write the same files to instead.
+    endpoint: another hub endpoint (a mirror or a private hub); null = huggingface_hub's default.
+    """
+
+    push: bool = False
+    repo_id: str | None = None
+    private: bool = True
+    revision: str | None = None  # branch to push to; null = main
+    endpoint: str | None = None
+    commit_message: str = "Upload model trained with redi"
+
+
+@dataclass
 class PathsConfig:
     runs_dir: str = "runs"
     cache_dir: str = "${oc.env:REDI_CACHE_DIR,.cache/redi}"
@@ -365,6 +402,7 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     stage1: StageOneConfig = field(default_factory=StageOneConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
     # root keys so sweeps read as in the paper; each objective reads the ones it uses by interpolation
     alpha: float | None = None
     beta: float | None = None
@@ -378,7 +416,7 @@ class Config:
 def register_configs() -> None:
     """Put every schema into Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
-    cs.store(name="base_config", node=Config)
+    cs.store(name="base_config", node=_open_benchmarks(Config))
     for name, node in {
         "sft": SFTObjectiveConfig,
         "dpo": DPOObjectiveConfig,
@@ -395,4 +433,14 @@ def register_configs() -> None:
         "experiment": ExperimentConfig,
         "sweep": SweepConfig,
     }.items():
-        cs.store(group=group, name=f"base_{group}", node=node)
+        cs.store(group=group, name=f"base_{group}", node=_open_benchmarks(node) if group == "eval" else node)
+
+
+def _open_benchmarks(schema: type) -> Any:
+    """The schema as a config whose ``eval.benchmarks`` accepts new names (Hydra makes the rest struct)."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.structured(schema)
+    benchmarks = node.benchmarks if schema is EvalConfig else node.eval.benchmarks
+    benchmarks._set_flag("struct", False)
+    return node

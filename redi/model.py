@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -20,7 +21,12 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from redi.chat_templates import END_OF_TURN, get_template
+from redi.chat_templates import (
+    END_OF_TURN,
+    ChatTemplateError,
+    choose_chat_template,
+    template_for_new_tokenizer,
+)
 from redi.config import ModelConfig, TinyArchConfig
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -90,7 +96,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, chat_template: str) -
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token=END_OF_TURN, pad_token="<|endoftext|>", bos_token=None, unk_token=None
     )
-    wrapped.chat_template = get_template(chat_template)
+    wrapped.chat_template = template_for_new_tokenizer(chat_template)
     return wrapped
 
 
@@ -119,10 +125,13 @@ def build_tiny_model(arch: TinyArchConfig, tokenizer, seed: int) -> Qwen2ForCaus
 
 
 def load_tokenizer(source: ModelSource, cfg: ModelConfig):
-    """The source's tokenizer (or cfg.tokenizer), with the configured chat template and a pad token."""
-    tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or source.location, revision=cfg.revision)
-    if cfg.chat_template != "model":
-        tokenizer.chat_template = get_template(cfg.chat_template)
+    """The source's tokenizer (or cfg.tokenizer), with the chat template model.chat_template chooses (logged)."""
+    origin = cfg.tokenizer or source.location
+    tokenizer = AutoTokenizer.from_pretrained(origin, revision=cfg.revision)
+    try:
+        logging.getLogger(__name__).info(choose_chat_template(tokenizer, cfg.chat_template, origin))
+    except ChatTemplateError as e:
+        raise ModelSourceError(str(e)) from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

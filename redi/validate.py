@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from redi.config import ROOT_HYPERPARAMETERS
 from redi.loop.collapse import validate_collapse_config
@@ -114,6 +114,7 @@ def validate(cfg: DictConfig) -> tuple[ObjectiveSpec, dict[str, float]]:
         raise ConfigError(f"eval.top_p={e.top_p}: must be in (0, 1]")
     _positive("eval.temperature", e.temperature, allow_zero=True)
     _positive("eval.max_new_tokens", e.max_new_tokens)
+    _complete_benchmarks(e)
     for name, bench in (e.benchmarks or {}).items():
         _choice(f"eval.benchmarks.{name}.source", bench.source, ("local", "hub", "synthetic"))
         if bench.source == "local":
@@ -124,9 +125,33 @@ def validate(cfg: DictConfig) -> tuple[ObjectiveSpec, dict[str, float]]:
         if bench.source == "synthetic" and d.source != "synthetic":
             raise ConfigError(f"eval.benchmarks.{name}.source=synthetic needs data.source=synthetic")
 
+    _check_benchmark_files(e, d)
+
     if cfg.logger.wandb_mode is not None:
         _choice("logger.wandb_mode", cfg.logger.wandb_mode, ("online", "offline", "disabled"))
     return spec, hyper
+
+
+def _complete_benchmarks(e: DictConfig) -> None:
+    """Give every eval.benchmarks entry BenchmarkConfig's defaults (the node is untyped to accept new names)."""
+    from redi.eval.benchmarks import BenchmarkError, benchmark_config
+
+    try:
+        with open_dict(e):
+            for name in list(e.benchmarks or {}):
+                e.benchmarks[name] = benchmark_config(name, e.benchmarks[name])
+    except BenchmarkError as err:
+        raise ConfigError(str(err)) from err
+
+
+def _check_benchmark_files(e: DictConfig, d: DictConfig) -> None:
+    """Read and check every local benchmark file now, so a bad row fails before any training."""
+    from redi.eval.benchmarks import BenchmarkError, check_benchmarks
+
+    try:
+        check_benchmarks(e.benchmarks, synthetic=d.synthetic)
+    except BenchmarkError as err:
+        raise ConfigError(str(err)) from err
 
 
 def to_container(cfg: DictConfig) -> dict:

@@ -43,7 +43,13 @@ VERIFIERS = ("both", "math_verify", "llama")
 NULL_RULES = ("other", "incorrect")
 SFT_COLUMNS = ("problem_id", "problem", "response", "answer")
 PAIR_COLUMNS = ("problem_id", "problem", "chosen", "rejected", "answer")
-_CODE_FILES = ("builder.py", "openr1.py", "decontaminate.py")  # their text is part of the cache key
+_CODE_FILES = (
+    "builder.py",
+    "openr1.py",
+    "decontaminate.py",
+    "formats.py",
+    "trl_builder.py",
+)  # in the cache key
 # the teacher's modules that make the rows (not its reader, classify.py): new rows, new caches
 _TEACHER_FILES = tuple(
     f"synthetic/{name}" for name in ("columns.py", "problems.py", "errors.py", "shortcut.py", "teacher.py")
@@ -161,6 +167,7 @@ def cache_key(
         "builder": _plain(cfg.builder),
         "prompt_template": cfg.prompt_template,
         "column_map": _plain(cfg.column_map),
+        "format": getattr(cfg, "format", "auto"),
         "source": source_fingerprint(cfg),
         "tokenizer": tokenizer_key,
         "contamination": decon,
@@ -395,8 +402,9 @@ def build_training_data(
             built = _load_cached(target, key)
             log.info("data: cached build %s\n%s", target, format_funnel(built.funnel))
             return built
-        ds = load_traces(cfg)
-        built = build_from_traces(ds, cfg, count_tokens, contamination_texts)
+        from redi.data.trl_builder import build_any  # Open-R1 traces or TRL rows (redi.data.formats)
+
+        built = build_any(cfg, count_tokens, contamination_texts, load_traces=load_traces)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
         try:
             built.sft.save_to_disk(str(tmp / "sft"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from redi.chat_templates import ASSISTANT_PREFIX
+from redi.chat_templates import generation_prompt_opens_think
 from redi.loop.logprobs import TokenBatch
 
 
@@ -38,17 +38,21 @@ class TokenizationSettings:
     chat_template: str
 
 
-def format_prompt(tokenizer, problem: str, settings: TokenizationSettings) -> str:
-    """The chat-formatted prompt text, ending with the assistant prefix the model continues from."""
-    user = settings.prompt_template.format(problem=problem)
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": user}], add_generation_prompt=True, tokenize=False
-    )
+def format_prompt(tokenizer, problem: str | list[dict[str, str]], settings: TokenizationSettings) -> str:
+    """The chat-formatted prompt text, ending with the assistant prefix the model continues from.
+
+    ``problem``: the problem text (the user turn, through ``prompt_template``) or a conversational prompt's
+    messages, used as they are (redi.data.formats).
+    """
+    if isinstance(problem, list):
+        messages = problem
+    else:
+        messages = [{"role": "user", "content": settings.prompt_template.format(problem=problem)}]
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
-def _strip_think(response: str, chat_template: str) -> str:
-    prefix = ASSISTANT_PREFIX.get(chat_template, "")
-    if prefix.endswith("<think>\n") and response.startswith("<think>"):
+def _strip_think(response: str, prompt_opens_think: bool) -> str:
+    if prompt_opens_think and response.startswith("<think>"):
         return response[len("<think>") :].lstrip("\n")
     return response
 
@@ -88,13 +92,15 @@ class Encoder:
         self.tokenizer = tokenizer
         self.settings = settings
         self.eos_id = eos_token_id(tokenizer)
+        # the chat template's generation prompt already opens the thinking (chatml_think, R1-style templates)
+        self.prompt_opens_think = generation_prompt_opens_think(tokenizer)
 
-    def prompt_ids(self, problems: Sequence[str]) -> list[list[int]]:
+    def prompt_ids(self, problems: Sequence[str | list[dict[str, str]]]) -> list[list[int]]:
         texts = [format_prompt(self.tokenizer, p, self.settings) for p in problems]
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 
     def response_ids(self, responses: Sequence[str]) -> list[list[int]]:
-        texts = [_strip_think(r, self.settings.chat_template) for r in responses]
+        texts = [_strip_think(r, self.prompt_opens_think) for r in responses]
         return [ids + [self.eos_id] for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     def count_prompt_tokens(self, problems: list[str]) -> list[int]:
@@ -119,7 +125,10 @@ class EncodedRows:
 
 
 def encode_rows(
-    encoder: Encoder, problems: list[str], chosen: list[str], rejected: list[str] | None
+    encoder: Encoder,
+    problems: Sequence[str | list[dict[str, str]]],
+    chosen: list[str],
+    rejected: list[str] | None,
 ) -> EncodedRows:
     """Encode SFT rows (rejected None) or preference pairs, dropping or truncating over-long ones as configured."""
     prompts = encoder.prompt_ids(problems)

@@ -7,6 +7,7 @@ Every problem is checked while loading, so a bad row fails before any generation
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -168,15 +169,74 @@ def _synthetic_rows(synthetic: Any, name: str) -> list[dict[str, Any]]:
     return heldout_problems(synthetic)
 
 
-def load_benchmark(name: str, cfg: BenchmarkConfig, synthetic: Any = None) -> list[Problem]:
+class BenchmarkError(ValueError):
+    """A benchmark entry or file that cannot be evaluated; the message names eval.benchmarks.<name> and the row."""
+
+
+def benchmark_config(name: str, entry: Any) -> Any:
+    """``entry`` (a dict, DictConfig or BenchmarkConfig) completed with BenchmarkConfig's defaults and checked.
+
+    ``eval.benchmarks`` is untyped so that a user can add a benchmark by name; this restores the schema: an
+    unknown key or a wrong type fails naming ``eval.benchmarks.<name>.<key>``.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(entry, BenchmarkConfig):
+        return entry
+    if entry is None or (not isinstance(entry, Mapping) and not OmegaConf.is_dict(entry)):
+        raise BenchmarkError(
+            f"eval.benchmarks.{name}: expected the benchmark's keys (path=..., problem_key=..., answer_key=...), "
+            f"got {entry!r}"
+        )
+    schema = OmegaConf.structured(BenchmarkConfig)
+    try:
+        return OmegaConf.merge(schema, entry)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "key", None)
+        known = ", ".join(f.name for f in dataclasses.fields(BenchmarkConfig))
+        raise BenchmarkError(
+            f"eval.benchmarks.{name}.{key}: {str(e).splitlines()[0]} (benchmark keys: {known})"
+        ) from e
+
+
+def check_benchmarks(benchmarks: Mapping[str, Any], synthetic: Any = None) -> dict[str, int]:
+    """Load every local benchmark in ``eval.benchmarks`` now (before any training); returns name -> #problems.
+
+    Each entry is checked against the schema and each local file read and checked row by row, so a missing key
+    or an unusable row fails before stage 1 with the benchmark's name, file and row. Hub benchmarks are checked
+    for their keys only (loading them needs the network); the synthetic one is generated at evaluation.
+    """
+    counts: dict[str, int] = {}
+    for name, entry in (benchmarks or {}).items():
+        cfg = benchmark_config(name, entry)
+        if cfg.source != "local":
+            if cfg.source not in SOURCES:
+                raise BenchmarkError(
+                    f"eval.benchmarks.{name}.source: {cfg.source!r} is not one of {list(SOURCES)}"
+                )
+            if cfg.source == "hub" and not cfg.hub_id:
+                raise BenchmarkError(f"eval.benchmarks.{name}.hub_id: required when source=hub")
+            continue
+        try:
+            counts[name] = len(load_benchmark(name, cfg, synthetic))
+        except BenchmarkError:
+            raise
+        except (ValueError, OSError) as e:
+            raise BenchmarkError(f"eval.benchmarks.{name}: {e}") from e
+    return counts
+
+
+def load_benchmark(name: str, cfg: Any, synthetic: Any = None) -> list[Problem]:
     """Problems of benchmark ``name`` (the key under ``eval.benchmarks``) from wherever ``cfg`` says."""
+    cfg = benchmark_config(name, cfg)
     if cfg.source not in SOURCES:
         raise ValueError(f"eval.benchmarks.{name}.source: {cfg.source!r} is not one of {list(SOURCES)}")
     if cfg.limit is not None and cfg.limit < 1:
         raise ValueError(f"eval.benchmarks.{name}.limit must be >= 1 or null, got {cfg.limit!r}")
     if cfg.source == "local":
         if not cfg.path:
-            raise ValueError(f"eval.benchmarks.{name}: source=local needs path")
+            raise BenchmarkError(f"eval.benchmarks.{name}.path: required when source=local")
         path = Path(cfg.path).expanduser()
         return rows_to_problems(read_rows(path), cfg, str(path))
     if cfg.source == "hub":

@@ -87,7 +87,7 @@ def test_bad_files_and_settings(tmp_path):
     bad.write_text('{"problem": "a", "answer": "1"}\n{"problem": \n')
     with pytest.raises(ValueError, match=r"bad.jsonl line 2"):
         load_benchmark("b", BenchmarkConfig(path=str(bad)))
-    with pytest.raises(ValueError, match="source=local needs path"):
+    with pytest.raises(ValueError, match=r"eval.benchmarks.b.path: required when source=local"):
         load_benchmark("b", BenchmarkConfig())
     with pytest.raises(ValueError, match=r"eval.benchmarks.b.source: 'ftp'"):
         load_benchmark("b", BenchmarkConfig(source="ftp"))
