@@ -35,6 +35,7 @@ from redi.data.openr1 import LOCAL_EXTENSIONS, DataError, _read_json_rows, apply
 log = logging.getLogger(__name__)
 
 FORMATS = ("auto", "openr1", "trl_preference", "trl_prompt_completion")
+DETECTED = "detected from the columns"
 MESSAGES_COLUMN = "prompt_messages"  # JSON of a conversational prompt's messages ("" for a plain prompt)
 
 
@@ -45,10 +46,16 @@ class DataFormat:
     name: str
     style: str = ""
     implicit_prompt: bool = False
-    detected: bool = False
+    how: str = (
+        "data.format"  # how it was chosen: data.format | detected from the columns | the synthetic teacher
+    )
+
+    @property
+    def detected(self) -> bool:
+        return self.how.startswith("detected")
 
     def describe(self) -> str:
-        how = "detected from the columns" if self.detected else "data.format"
+        how = self.how
         if self.name == "openr1":
             return f"data format: openr1 ({how}); the paper's rules build D_SFT and D_Pref"
         prompt = ", implicit prompt" if self.implicit_prompt else ""
@@ -112,10 +119,10 @@ def detect(columns: Iterable[str], row: dict[str, Any], origin: str) -> DataForm
     """The format of a dataset from its column names and first row; raises DataError naming what was found."""
     cols = set(columns)
     if "generations" in cols:
-        return DataFormat("openr1", detected=True)
+        return DataFormat("openr1", how=DETECTED)
     if {"chosen", "rejected"} <= cols:
         style = "conversational" if _is_messages(row.get("chosen")) else "standard"
-        return DataFormat("trl_preference", style, implicit_prompt="prompt" not in cols, detected=True)
+        return DataFormat("trl_preference", style, implicit_prompt="prompt" not in cols, how=DETECTED)
     if {"prompt", "completion"} <= cols:
         if "label" in cols:
             raise DataError(
@@ -123,7 +130,7 @@ def detect(columns: Iterable[str], row: dict[str, Any], origin: str) -> DataForm
                 "pairs; redi needs prompt/chosen/rejected (or prompt/completion without label for SFT)"
             )
         style = "conversational" if _is_messages(row.get("prompt")) else "standard"
-        return DataFormat("trl_prompt_completion", style, detected=True)
+        return DataFormat("trl_prompt_completion", style, how=DETECTED)
     raise DataError(
         f"{origin}: cannot tell the data format from the columns {sorted(cols)}; expected Open-R1 "
         "(problem, answer, generations, verdicts), TRL preference (prompt, chosen, rejected; prompt optional) or "
@@ -157,7 +164,7 @@ def resolve_format(cfg: Any) -> DataFormat:
     if cfg.source == "synthetic":
         if name not in ("auto", "openr1"):
             raise DataError(f"data.format={name}: the synthetic teacher writes openr1 traces")
-        return DataFormat("openr1", detected=name == "auto")
+        return DataFormat("openr1", how="the synthetic teacher")
     if cfg.source == "local":
         if not cfg.path:
             raise DataError("data.path: required when data.source=local")
