@@ -104,6 +104,8 @@ def build_from_rows(
     funnel["sft_response_fits"] = len(sft)
     funnel["sft_rows"] = len(sft)
     funnel["pair_rows"] = len(pairs)
+    if getattr(b, "swap_pairs", False):  # the label-inversion control, as for Open-R1 pairs
+        pairs = [{**r, "chosen": r["rejected"], "rejected": r["chosen"]} for r in pairs]
     return BuiltData(sft=_table(sft, SFT_COLUMNS), pairs=_table(pairs, PAIR_COLUMNS), funnel=funnel)
 
 
