@@ -1,6 +1,9 @@
 """The entry point: ``python -m redi.run [overrides]`` trains and evaluates one configuration (``-m`` sweeps).
 
-Hydra composes the config from conf/; this module converts it, calls the pipeline and prints a summary.
+Compose (Hydra, from conf/) -> validate -> dispatch on ``mode``: ``train`` (the training stage, after the stage-1
+model it starts from when ``model.init_from=stage1``), ``eval`` (evaluate a model) or ``stage1`` (build the
+stage-1 model only). Until the config is validated this module imports nothing but Hydra, OmegaConf,
+redi.config and redi.validate, so a rejected config fails in a second, before torch, transformers or datasets load.
 In a multirun a failed member is recorded (status.json "failed") and the sweep goes on; a single run re-raises.
 """
 
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -16,30 +20,60 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from redi.config import register_configs
+from redi.validate import ConfigError, validate
 
 log = logging.getLogger("redi")
 
 register_configs()
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Errors in the user's input: reported as one line naming the key, with no traceback."""
-    from redi.data.openr1 import DataError
-    from redi.model import ModelSourceError
-    from redi.objectives import ObjectiveConfigError
-    from redi.validate import ConfigError
-
-    return (ConfigError, ModelSourceError, ObjectiveConfigError, DataError)
-
-
 OmegaConf.register_new_resolver("redi_dirname", lambda s: s or "default", replace=True)
+
+
+def run(cfg: DictConfig, run_dir: Path, spec, hyper: dict[str, float]):
+    """Run ``cfg``'s mode (validated: ``spec, hyper = validate(cfg)``) in ``run_dir``.
+
+    Resumes from the run directory's checkpoint; a run that already ended is not run again.
+    """
+    t0 = time.perf_counter()
+    import torch
+
+    from redi.infra.distributed import setup, teardown
+    from redi.infra.session import Session
+    from redi.infra.status import Status
+    from redi.stages import evaluation, stage1, training
+    from redi.stages.inputs import wants_stage1_model
+    from redi.stages.result import RunResult
+
+    status = Status(run_dir)
+    if status.finished:
+        log.info(
+            "%s already ended %r at step %s: not running it again",
+            run_dir,
+            status.state,
+            status.data.get("step"),
+        )
+        return RunResult.recorded(status, run_dir, skipped=True)
+    env = setup(cfg.trainer.device)
+    try:
+        if cfg.trainer.threads:
+            torch.set_num_threads(cfg.trainer.threads)
+        with Session.open(run_dir, env, objective=spec.name, hyperparameters=hyper) as session:
+            if cfg.mode == "stage1":
+                result = stage1.run(cfg, session)
+            else:
+                needs_stage1 = wants_stage1_model(cfg, spec) and cfg.model.init_from == "stage1"
+                start = stage1.ensure(cfg, env) if needs_stage1 else None  # through the cache
+                if cfg.mode == "eval":
+                    result = evaluation.run(cfg, spec, session, start)
+                else:
+                    result = training.run(cfg, spec, hyper, session, start)
+        result.seconds = time.perf_counter() - t0
+        return result
+    finally:
+        teardown(env)
 
 
 def format_summary(result, cfg: DictConfig) -> str:
     """The short report printed at the end of a run."""
-    from redi.stages.pipeline import RunResult
-
-    assert isinstance(result, RunResult)
     lines = [
         f"redi: {cfg.objective.name} run {result.state}"
         + (" (already finished earlier)" if result.skipped else "")
@@ -64,6 +98,15 @@ def format_summary(result, cfg: DictConfig) -> str:
     return "\n".join(lines)
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors in the user's input: reported as one line naming the key, with no traceback."""
+    from redi.data.openr1 import DataError
+    from redi.model import ModelSourceError
+    from redi.objectives import ObjectiveConfigError
+
+    return (ConfigError, ModelSourceError, ObjectiveConfigError, DataError)
+
+
 def _failed(run_dir: Path, error: Exception) -> dict:
     """Record a failed sweep member (status.json) and let the sweep go on."""
     from redi.infra.status import Status
@@ -78,8 +121,17 @@ def _failed(run_dir: Path, error: Exception) -> dict:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> dict | None:
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    try:
+        spec, hyper = validate(cfg)  # before anything heavy is imported
+    except ConfigError as e:
+        if multirun:
+            return _failed(run_dir, e)
+        print(f"redi: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
     from redi.infra.distributed import launch_rank, quiet_other_ranks
-    from redi.stages.pipeline import run
 
     quiet_other_ranks()  # with several processes, rank 0 alone writes run.log and the summary
     user_errors = _user_errors()
@@ -89,11 +141,8 @@ def main(cfg: DictConfig) -> dict | None:
 
         transformers.utils.logging.disable_progress_bar()
         datasets.disable_progress_bars()
-    hc = HydraConfig.get()
-    run_dir = Path(hc.runtime.output_dir)
-    multirun = hc.mode == RunMode.MULTIRUN
     try:
-        result = run(cfg, run_dir)
+        result = run(cfg, run_dir, spec, hyper)
     except user_errors as e:
         if multirun:
             return _failed(run_dir, e)

@@ -102,7 +102,7 @@ def test_run_dir_is_named_by_the_overrides():
 
 
 def test_stage1_cache_key_follows_what_changes_the_model():
-    from redi.stages.pipeline import stage1_dir
+    from redi.stages.stage1 import stage1_dir
 
     base = make()
     assert stage1_dir(base) == stage1_dir(

@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from redi.infra.tracking import format_value  # the spelling of hyperparameters in W&B tags and labels
+
 REPO = Path(__file__).resolve().parents[2]
 
 #: Columns describing the run, in this order, before ``step`` and the metric columns.
@@ -92,17 +94,6 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def format_value(value: float | None) -> str:
-    """Short, stable spelling of a hyperparameter: 1e-06 -> 1e-6, 0.0003 -> 3e-4, 0.80 -> 0.8."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    value = float(value)
-    if value != 0 and abs(value) < 1e-2:
-        mantissa, exponent = f"{value:.3e}".split("e")
-        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-    return f"{value:g}"
 
 
 def config_label(

@@ -21,7 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from redi.analysis.load import format_value
+from redi.infra.tracking import run_tags as tracking_tags
+from redi.objectives import root_hyperparameters
 
 DEFAULT_GROUP_BY = ("objective", "alpha", "beta", "lr")
 
@@ -47,19 +48,8 @@ TRAINING_METRICS = [
 
 
 def run_tags(config: Mapping[str, Any]) -> list[str]:
-    """Tags that let W&B filter and colour a run by what was swept: ``objective:redi``, ``alpha:0.8``, ``lr:1e-6``.
-
-    ``config`` is the resolved run config (root keys alpha, beta, gamma, lr, seed; objective.name; sweep.name).
-    """
-    objective = (config.get("objective") or {}).get("name")
-    tags = [f"objective:{objective}"] if objective else []
-    for key in ("alpha", "beta", "gamma", "lr", "seed"):
-        if config.get(key) is not None:
-            tags.append(f"{key}:{format_value(float(config[key]))}")
-    sweep = (config.get("sweep") or {}).get("name")
-    if sweep:
-        tags.append(f"sweep:{sweep}")
-    return tags
+    """The tags a run was started with (redi.infra.tracking.run_tags over every declared root key, lr, seed)."""
+    return tracking_tags(config, (*root_hyperparameters(), "lr", "seed"))
 
 
 def _group_key(key: str):

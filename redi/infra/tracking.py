@@ -7,6 +7,7 @@ import logging
 import math
 import netrc
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,33 @@ def resolve_wandb_mode(configured: str | None) -> str:
     except (FileNotFoundError, netrc.NetrcParseError):
         pass
     return "offline"
+
+
+def format_value(value: float | None) -> str:
+    """Short, stable spelling of a hyperparameter: 1e-06 -> 1e-6, 0.0003 -> 3e-4, 0.80 -> 0.8."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    value = float(value)
+    if value != 0 and abs(value) < 1e-2:
+        mantissa, exponent = f"{value:.3e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:g}"
+
+
+def run_tags(config: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """Tags that let W&B filter and colour a run by what was swept: ``objective:redi``, ``alpha:0.8``, ``lr:1e-6``.
+
+    ``config`` is the resolved run config; ``keys`` the root keys to tag (the objective's, lr, seed) when set.
+    """
+    objective = (config.get("objective") or {}).get("name")
+    tags = [f"objective:{objective}"] if objective else []
+    for key in keys:
+        if config.get(key) is not None:
+            tags.append(f"{key}:{format_value(float(config[key]))}")
+    sweep = (config.get("sweep") or {}).get("name")
+    if sweep:
+        tags.append(f"sweep:{sweep}")
+    return tags
 
 
 class MetricsFile:
@@ -130,6 +158,11 @@ class Tracker:
         self.metrics.append(record)
         if self.wandb_run is not None:
             self.wandb_run.log(_finite(record))
+
+    def truncate_after(self, step: int) -> None:
+        """On resume: drop what was logged after the checkpoint's step (it will be logged again)."""
+        if self.enabled:
+            self.metrics.truncate_after(step)
 
     def summary(self, values: dict[str, Any]) -> None:
         if self.enabled and self.wandb_run is not None:

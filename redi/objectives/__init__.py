@@ -2,7 +2,7 @@
 
 from redi.objectives import dpo, redi, sft, simpo  # noqa: F401  (registration side effect)
 from redi.objectives.base import ObjectiveConfigError, ObjectiveOutput, ObjectiveSpec, SequenceLogps
-from redi.objectives.registry import OBJECTIVES, get_objective, register
+from redi.objectives.registry import OBJECTIVES, get_objective, register, root_hyperparameters
 
 __all__ = [
     "OBJECTIVES",
@@ -12,4 +12,5 @@ __all__ = [
     "SequenceLogps",
     "get_objective",
     "register",
+    "root_hyperparameters",
 ]

@@ -49,6 +49,11 @@ def get_objective(name: str) -> ObjectiveSpec:
     return OBJECTIVES[name]
 
 
+def root_hyperparameters() -> tuple[str, ...]:
+    """Every root config key some objective reads (alpha, beta, gamma, ...), sorted."""
+    return tuple(sorted({k for spec in OBJECTIVES.values() for k in spec.hyperparameters}))
+
+
 def require_range(
     key: str,
     value: float | None,

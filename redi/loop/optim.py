@@ -1,0 +1,39 @@
+"""AdamW (no weight decay on biases and norms), the warmup-then-decay schedule, and gradient clipping."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from transformers import get_scheduler
+
+from redi.config import TrainerConfig
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainerConfig, lr: float, total_steps: int):
+    """(optimizer, scheduler) for ``model``'s trainable parameters over ``total_steps`` optimizer steps."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(cfg.adam_beta1, cfg.adam_beta2),
+        eps=cfg.adam_eps,
+    )
+    warmup = math.ceil(cfg.warmup_ratio * total_steps)
+    scheduler = get_scheduler(
+        cfg.scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps
+    )
+    return optimizer, scheduler
+
+
+def clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> float:
+    """Total gradient norm before clipping (clipping only when max_norm > 0)."""
+    grads = [p for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    if max_norm > 0:
+        return float(torch.nn.utils.clip_grad_norm_(grads, max_norm))
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in grads])))

@@ -1,0 +1,130 @@
+"""What every stage starts from: the model and tokenizer, the training rows, and the cache directory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from redi.data.tokenize import EncodedRows, Encoder, TokenizationSettings, encode_rows
+from redi.infra.distributed import DistEnv, barrier
+from redi.model import (
+    ModelSource,
+    build_tiny_model,
+    load_model,
+    load_tokenizer,
+    resolve_source,
+    tokenizer_fingerprint,
+    train_tokenizer,
+)
+from redi.objectives import ObjectiveSpec
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir(cfg: DictConfig) -> Path:
+    """Where the entries shared by the runs of a sweep live (stage 1, reference log-probs, built data)."""
+    return Path(cfg.paths.cache_dir).expanduser().resolve()
+
+
+def wants_stage1_model(cfg: DictConfig, spec: ObjectiveSpec) -> bool:
+    """True when the run starts from ``model.init_from`` (preference objectives and mode=eval)."""
+    return spec.needs_pairs or cfg.mode == "eval"
+
+
+def starting_point(cfg: DictConfig, spec: ObjectiveSpec, run_dir: Path, env: DistEnv, stage1: Path | None):
+    """(model, tokenizer, source) the run starts from; source is None for a model built from scratch.
+
+    ``stage1`` is the cached stage-1 run directory when ``model.init_from=stage1`` (redi.stages.stage1).
+    """
+    if wants_stage1_model(cfg, spec):
+        if cfg.model.init_from == "stage1":
+            assert stage1 is not None, "model.init_from=stage1 needs the stage-1 run directory"
+            source = ModelSource("dir", str(stage1 / "model"))
+        else:
+            source = resolve_source(cfg.model.init_from, "model.init_from")
+    elif cfg.model.base is not None:
+        source = resolve_source(cfg.model.base, "model.base")
+    else:
+        tokenizer = tiny_tokenizer(cfg, run_dir, env)
+        return build_tiny_model(cfg.model.arch, tokenizer, seed=cfg.seed).to(env.device), tokenizer, None
+    log.info("loading %s", source)
+    tokenizer = load_tokenizer(source, cfg.model)
+    return load_model(source, cfg.model, env.device), tokenizer, source
+
+
+def tiny_tokenizer(cfg: DictConfig, run_dir: Path, env: DistEnv):
+    """Train the byte-level BPE tokenizer on the teacher's problems and traces (kept in the run for resume).
+
+    Rank 0 trains and saves it; the other ranks load rank 0's, so every rank tokenises the same way.
+    """
+    from transformers import AutoTokenizer
+
+    from redi.data.openr1 import load_traces
+
+    saved = run_dir / "tokenizer"
+    if env.enabled and not env.is_main:
+        barrier(env)  # rank 0 saves it first
+        return AutoTokenizer.from_pretrained(saved)
+    if (saved / "tokenizer.json").exists():
+        barrier(env)
+        return AutoTokenizer.from_pretrained(saved)
+    traces = load_traces(cfg.data)
+    texts = (text for row in traces for text in [row["problem"], *row["generations"]])
+    tokenizer = train_tokenizer(texts, cfg.model.arch.vocab_size, cfg.model.chat_template)
+    tokenizer.save_pretrained(saved)
+    log.info("trained a %d-token BPE tokenizer on %d problems", len(tokenizer), len(traces))
+    barrier(env)
+    return tokenizer
+
+
+def contamination_texts(cfg: DictConfig) -> list[str] | None:
+    """Problems of the configured evaluation benchmarks, for the builder's n-gram decontamination."""
+    if not cfg.data.builder.decontaminate:
+        return None
+    from redi.eval.benchmarks import load_benchmark
+
+    texts: list[str] = []
+    for name, bench in (cfg.eval.benchmarks or {}).items():
+        texts.extend(p.problem for p in load_benchmark(name, bench, synthetic=cfg.data.synthetic))
+    return texts
+
+
+def training_rows(cfg: DictConfig, spec: ObjectiveSpec, tokenizer) -> EncodedRows:
+    """D_SFT or D_Pref for this run, tokenised; logs the builder's funnel and what tokenisation dropped."""
+    from redi.data.builder import build_training_data
+
+    settings = TokenizationSettings(
+        prompt_template=cfg.data.prompt_template,
+        max_length=cfg.data.max_length,
+        truncation=cfg.data.truncation,
+        chat_template=cfg.model.chat_template,
+    )
+    encoder = Encoder(tokenizer, settings)
+    built = build_training_data(
+        cfg.data,
+        count_tokens=encoder.count_tokens,
+        contamination_texts=contamination_texts(cfg),
+        cache_dir=cache_dir(cfg),
+        tokenizer_key=tokenizer_fingerprint(tokenizer),
+    )
+    table = built.pairs if spec.needs_pairs else built.sft
+    what = "pair" if spec.needs_pairs else "SFT"
+    if len(table) == 0:
+        raise ValueError(
+            f"the builder produced no {'pairs' if spec.needs_pairs else 'SFT rows'}; funnel: {built.funnel}"
+        )
+    if spec.needs_pairs:
+        rows = encode_rows(encoder, table["problem"], table["chosen"], table["rejected"])
+    else:
+        rows = encode_rows(encoder, table["problem"], table["response"], None)
+    log.info(
+        "%d %s rows after tokenisation (%d truncated, %d dropped as longer than data.max_length=%d)",
+        len(rows),
+        what,
+        rows.truncated,
+        rows.dropped,
+        cfg.data.max_length,
+    )
+    return rows

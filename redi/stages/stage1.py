@@ -1,0 +1,109 @@
+"""Stage 1: the SFT model a preference run starts from (``model.init_from=stage1``), built once into the cache.
+
+A preference run depends on it through the cache, never by calling itself: the entry point asks :func:`ensure`
+for the stage-1 run directory, which trains it (the training stage with the SFT objective and the ``stage1``
+block's settings) only when no completed one is cached, under a file lock so sweep members that need it at the
+same moment wait for one build. How the ``stage1`` block maps onto the training keys is written once, in
+conf/objective/sft.yaml (an ``objective=sft`` run is trained the same way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from redi.config import Config
+from redi.data.builder import source_fingerprint
+from redi.infra.cache import content_key, exclusive
+from redi.infra.distributed import DistEnv, barrier, broadcast_flag
+from redi.infra.session import Session
+from redi.infra.status import Status
+from redi.objectives import get_objective, root_hyperparameters
+from redi.stages import training
+from redi.stages.inputs import cache_dir
+from redi.stages.result import RunResult
+from redi.validate import to_container
+
+log = logging.getLogger(__name__)
+STAGE1_VERSION = 2  # 2: the synthetic teacher writes column work
+SFT_YAML = Path(__file__).resolve().parents[2] / "conf" / "objective" / "sft.yaml"
+
+
+def stage1_config(cfg: DictConfig) -> DictConfig:
+    """The SFT run that builds the stage-1 model for ``cfg``: same model and data, the ``stage1`` block's training."""
+    sft = OmegaConf.load(SFT_YAML)  # objective=sft: the stage1 block's keys over lr and trainer.*
+    with open_dict(sft):
+        sft.pop("defaults", None)
+    s1 = OmegaConf.merge(OmegaConf.structured(Config), to_container(cfg))
+    with open_dict(s1):
+        s1.objective = {"name": "sft"}
+        for key in root_hyperparameters():  # the preference run's alpha/beta/...: SFT uses none
+            s1[key] = None
+        s1.merge_with(sft)
+        s1.seed = cfg.stage1.seed
+        s1.mode = "train"
+        s1.trainer.collapse.enabled = False
+        s1.eval.every_n_steps = 0
+        s1.eval.at_start = False
+        s1.eval.at_end = False
+        s1.logger.name = None
+        s1.experiment.name = "stage1"
+    return s1
+
+
+def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
+    """Where the stage-1 model for ``cfg`` lives: keyed by model, data, the stage-1 block and the code version.
+
+    The batch enters as the global batch (micro batch x accumulation x processes): how it is split does not change
+    the training (the loss is normalised over the global batch), so 2 processes x 16 reuse 1 process x 32.
+    """
+    model = to_container(cfg.model)
+    model.pop("init_from", None)
+    stage1 = to_container(cfg.stage1)
+    stage1["global_batch"] = stage1.pop("micro_batch_size") * stage1.pop("grad_accum_steps") * world_size
+    key = content_key(
+        STAGE1_VERSION,
+        model,
+        to_container(cfg.data),
+        source_fingerprint(cfg.data),  # the teacher's code or the data file's hash: new traces, new stage 1
+        stage1,
+        cfg.trainer.precision,
+    )
+    return cache_dir(cfg) / "stage1" / key
+
+
+def ensure(cfg: DictConfig, env: DistEnv) -> Path:
+    """The stage-1 run directory for ``cfg``, training it first if no completed one is cached."""
+    directory = stage1_dir(cfg, env.world_size)
+    with contextlib.ExitStack() as stack:
+        if env.is_main:  # one lock holder per job; the other ranks follow rank 0's decision
+            stack.enter_context(
+                exclusive(directory.with_suffix(".lock"), f"the stage-1 model {directory.name}")
+            )
+        if broadcast_flag(env.is_main and not Status(directory).finished, env):
+            log.info("stage 1: training the SFT model in %s", directory)
+            s1 = stage1_config(cfg)
+            directory.mkdir(parents=True, exist_ok=True)
+            if env.is_main:
+                (directory / "config.yaml").write_text(OmegaConf.to_yaml(s1, resolve=True))
+            spec = get_objective("sft")
+            with Session.open(directory, env, objective=spec.name, hyperparameters={}) as session:
+                result = training.run(s1, spec, {}, session, stage1=None)
+            if result.state != "completed":
+                raise RuntimeError(f"stage 1 ended {result.state!r} ({result.reason}); see {directory}")
+        else:
+            log.info("stage 1: reusing the cached SFT model in %s", directory)
+        barrier(env)
+    return directory
+
+
+def run(cfg: DictConfig, session: Session) -> RunResult:
+    """mode=stage1: build (or find) the cached stage-1 model this config's preference runs start from, and stop."""
+    directory = ensure(cfg, session.env)
+    step = Status(directory).data.get("step", 0)
+    reason = f"stage-1 model in {directory / 'model'}"
+    session.end("completed", step=step, stage1_dir=str(directory), reason=reason)
+    return RunResult(session.run_dir, "completed", step, reason)

@@ -1,0 +1,115 @@
+"""The training stage (SFT or a preference objective): inputs -> [reference] -> loop -> saved model -> status.
+
+Reads top to bottom: the starting model and tokenizer, the training rows, the reference log-probs when the
+objective needs them, the evaluator, the W&B run, the loop, then the final weights and how the run ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from redi.infra.distributed import DistEnv, full_state_dict, is_sharded
+from redi.infra.session import Session
+from redi.loop.plan import Batching, BatchPlan
+from redi.loop.train import EvalSchedule, LoopInputs, train
+from redi.model import save_model
+from redi.objectives import ObjectiveSpec
+from redi.stages.evaluation import make_evaluator
+from redi.stages.inputs import cache_dir, starting_point, training_rows
+from redi.stages.result import RunResult
+from redi.stages.tracking import start_tracking
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    cfg: DictConfig, spec: ObjectiveSpec, hyper: dict[str, float], session: Session, stage1: Path | None
+) -> RunResult:
+    """Train ``spec`` in the session's run directory (resuming from its checkpoint) and evaluate the result."""
+    env, run_dir = session.env, session.run_dir
+    model, tokenizer, source = starting_point(cfg, spec, run_dir, env, stage1)
+    rows = training_rows(cfg, spec, tokenizer)
+    reference = None
+    if spec.needs_reference:
+        from redi.stages.reference import cached_reference_logps
+
+        if source is None:
+            raise ValueError(f"objective {spec.name!r} needs a reference model; set model.init_from")
+        reference = cached_reference_logps(
+            model, source, rows, tokenizer.pad_token_id, cfg.trainer.micro_batch_size, cache_dir(cfg), env
+        )
+    evals = EvalSchedule(
+        make_evaluator(cfg, tokenizer, run_dir),
+        every=cfg.eval.every_n_steps,
+        at_start=cfg.eval.at_start and spec.needs_pairs,
+        at_end=cfg.eval.at_end,
+    )
+    start_tracking(cfg, spec, session)
+    policy = wrap_distributed(model, cfg, env)
+    plan = batch_plan(rows.lengths, cfg, env)
+    inputs = LoopInputs(policy, rows, plan, spec, hyper, reference, tokenizer.pad_token_id, cfg.lr, cfg.seed)
+    outcome = train(inputs, cfg.trainer, session, evals)
+    if outcome.state != "diverged":
+        # a sharded model's full weights are gathered (by every rank) for rank 0 to save
+        weights = full_state_dict(policy) if is_sharded(policy) else None
+        if env.is_main:
+            save_model(model, tokenizer, run_dir / "model", state_dict=weights)
+    else:
+        log.warning("run diverged: %s", outcome.reason)
+    session.tracker.summary({"state": outcome.state, "final_step": outcome.step, **outcome.eval_metrics})
+    session.end(
+        outcome.state,
+        step=outcome.step,
+        reason=outcome.reason,
+        final_metrics=outcome.eval_metrics,
+        start_metrics=outcome.start_metrics,
+    )
+    return RunResult(
+        run_dir,
+        outcome.state,
+        outcome.step,
+        outcome.reason,
+        outcome.start_metrics,
+        outcome.eval_metrics,
+        session.status.data.get("wandb"),
+    )
+
+
+def batch_plan(lengths: list[int], cfg: DictConfig, env: DistEnv) -> BatchPlan:
+    """The run's batch plan; an error naming the keys when the rows make no full global batch."""
+    t = cfg.trainer
+    plan = BatchPlan(
+        lengths=lengths,
+        global_batch=t.micro_batch_size * t.grad_accum_steps * env.world_size,
+        seed=cfg.seed,
+        batching=Batching(cfg.data.batching, cfg.data.group_window, cfg.data.max_tokens_per_batch),
+        epochs=t.epochs,
+        max_steps=t.max_steps,
+    )
+    if plan.steps_per_epoch == 0:
+        raise ValueError(
+            f"{len(lengths)} training rows make no full global batch of {plan.global_batch} "
+            f"(trainer.micro_batch_size={t.micro_batch_size} x grad_accum_steps={t.grad_accum_steps} x "
+            f"world size {env.world_size}): lower the batch size or add data"
+        )
+    return plan
+
+
+def wrap_distributed(model: torch.nn.Module, cfg: DictConfig, env: DistEnv) -> torch.nn.Module:
+    """DDP for models that fit one device, FSDP2 (fully_shard) when trainer.distributed=fsdp."""
+    if not env.enabled:
+        return model
+    if cfg.trainer.distributed == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in model.model.layers:
+            fully_shard(layer)
+        fully_shard(model)
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[env.local_rank] if env.device.type == "cuda" else None)
