@@ -6,11 +6,11 @@ at composition. Cross-field checks that Hydra cannot express live in :func:`vali
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 # ---------------------------------------------------------------------------------------------------------------
 # objective
@@ -18,33 +18,27 @@ from omegaconf import MISSING
 
 @dataclass
 class ObjectiveConfig:
-    """Which loss to train with; hyperparameters are read from the root keys alpha/beta/gamma by interpolation."""
+    """Which loss to train with; its hyperparameters are read from root keys (alpha, beta, ...) by interpolation.
+
+    The schema of each objective is made from its module's declarations (:func:`objective_schema`).
+    """
 
     name: str = MISSING
 
 
-@dataclass
-class SFTObjectiveConfig(ObjectiveConfig):
-    name: str = "sft"
+def objective_schema(spec: Any) -> type:
+    """``objective.*`` for ``spec``: its name, and each hyperparameter interpolating the root key of that name."""
+    fields = [("name", str, field(default=spec.name))]
+    fields += [(p.name, float, field(default=f"${{{p.name}}}")) for p in spec.params]
+    return make_dataclass(f"{spec.name.capitalize()}ObjectiveConfig", fields, bases=(ObjectiveConfig,))
 
 
-@dataclass
-class DPOObjectiveConfig(ObjectiveConfig):
-    name: str = "dpo"
-    beta: float = MISSING
-
-
-@dataclass
-class SimPOObjectiveConfig(ObjectiveConfig):
-    name: str = "simpo"
-    beta: float = MISSING
-    gamma: float = MISSING
-
-
-@dataclass
-class REDIObjectiveConfig(ObjectiveConfig):
-    name: str = "redi"
-    alpha: float = MISSING
+def objective_node(spec: Any) -> dict[str, Any]:
+    """The global-package node conf/objective/<name>.yaml extends: the typed objective and its root defaults."""
+    return {
+        "objective": OmegaConf.structured(objective_schema(spec)),
+        **{p.name: p.default for p in spec.params},
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -385,12 +379,9 @@ class PathsConfig:
 # root
 
 
-ROOT_HYPERPARAMETERS = ("alpha", "beta", "gamma")
-
-
 @dataclass
-class Config:
-    """The composed configuration of one run."""
+class BaseConfig:
+    """The composed configuration of one run, without the objectives' root keys (see :data:`Config`)."""
 
     objective: Any = MISSING
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -403,27 +394,35 @@ class Config:
     stage1: StageOneConfig = field(default_factory=StageOneConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     hub: HubConfig = field(default_factory=HubConfig)
-    # root keys so sweeps read as in the paper; each objective reads the ones it uses by interpolation
-    alpha: float | None = None
-    beta: float | None = None
-    gamma: float | None = None
     lr: float = 2e-5  # stage 2 on the embedded default: stable for every objective (README, the ablation)
     seed: int = 42
     # train (then evaluate) | eval (evaluate model.init_from only) | stage1 (build stage 1 only)
     mode: str = "train"
 
 
+def _with_root_keys() -> type:
+    """BaseConfig plus one optional root key per hyperparameter any objective declares (alpha, beta, gamma, ...).
+
+    Root keys let sweeps read as in the paper (``alpha=0.2,0.8``); the chosen objective's YAML sets its defaults
+    and every other one stays null (validate() rejects a root key the objective does not use).
+    """
+    from redi.objectives import root_hyperparameters
+
+    keys = [(k, Optional[float], field(default=None)) for k in root_hyperparameters()]  # noqa: UP045 (OmegaConf)
+    return make_dataclass("Config", keys, bases=(BaseConfig,))
+
+
+Config = _with_root_keys()
+
+
 def register_configs() -> None:
     """Put every schema into Hydra's ConfigStore (idempotent)."""
+    from redi.objectives import OBJECTIVES
+
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=_open_benchmarks(Config))
-    for name, node in {
-        "sft": SFTObjectiveConfig,
-        "dpo": DPOObjectiveConfig,
-        "simpo": SimPOObjectiveConfig,
-        "redi": REDIObjectiveConfig,
-    }.items():
-        cs.store(group="schema/objective", name=name, node=node)
+    for name, spec in OBJECTIVES.items():  # conf/objective/<name>.yaml: [/schema/objective@_global_: <name>]
+        cs.store(group="schema/objective", name=name, node=objective_node(spec))
     for group, node in {
         "model": ModelConfig,
         "data": DataConfig,

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from redi.config import ROOT_HYPERPARAMETERS
 from redi.loop.collapse import validate_collapse_config
 from redi.model import resolve_source
-from redi.objectives import ObjectiveSpec, get_objective
+from redi.objectives import ObjectiveSpec, get_objective, root_hyperparameters
 
 
 class ConfigError(ValueError):
@@ -29,10 +28,10 @@ def _positive(key: str, value: float, allow_zero: bool = False) -> None:
 
 def objective_hyperparameters(cfg: DictConfig, spec: ObjectiveSpec) -> dict[str, float]:
     """The objective's hyperparameters from the root keys; a root key it does not use is an error."""
-    unused = [k for k in ROOT_HYPERPARAMETERS if cfg.get(k) is not None and k not in spec.hyperparameters]
+    unused = [k for k in root_hyperparameters() if cfg.get(k) is not None and k not in spec.hyperparameters]
     if unused:
         given = ", ".join(f"{k}={cfg.get(k)}" for k in unused)
-        uses = ", ".join(spec.hyperparameters) or "none of alpha/beta/gamma"
+        uses = ", ".join(spec.hyperparameters) or f"none of {'/'.join(root_hyperparameters())}"
         raise ConfigError(
             f"{given}: objective {spec.name!r} does not use {'this key' if len(unused) == 1 else 'these keys'} "
             f"(it uses {uses}); remove the override"

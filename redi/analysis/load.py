@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from redi.infra.tracking import format_value  # the spelling of hyperparameters in W&B tags and labels
+from redi.objectives import OBJECTIVES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,7 +102,8 @@ def config_label(
 ) -> str:
     """The configuration's name as the paper writes it, e.g. ``REDI alpha=0.8, lr=1e-6``."""
     parts = []
-    name = {"redi": "REDI", "dpo": "DPO", "simpo": "SimPO", "sft": "SFT"}.get(objective, str(objective))
+    spec = OBJECTIVES.get(objective)
+    name = spec.label if spec is not None else str(objective)  # the objective module's declared label
     if objective == "redi" and _number(alpha) == 1.0:
         name = "symmetric"
     for key, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):

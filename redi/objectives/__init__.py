@@ -1,11 +1,28 @@
-"""Training objectives: a registry of pure loss functions of per-sequence log-probs."""
+"""Training objectives: pure loss functions of per-sequence log-probs, each one module registering itself.
 
-from redi.objectives import dpo, redi, sft, simpo  # noqa: F401  (registration side effect)
-from redi.objectives.base import ObjectiveConfigError, ObjectiveOutput, ObjectiveSpec, SequenceLogps
+Every module in this package except ``base`` and ``registry`` is imported here (pkgutil), so adding an objective
+is adding its module (with ``@register``) and its conf/objective/<name>.yaml; nothing else lists objectives.
+"""
+
+import importlib
+import pkgutil
+
+from redi.objectives.base import (
+    Hyperparameter,
+    ObjectiveConfigError,
+    ObjectiveOutput,
+    ObjectiveSpec,
+    SequenceLogps,
+)
 from redi.objectives.registry import OBJECTIVES, get_objective, register, root_hyperparameters
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in ("base", "registry"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "OBJECTIVES",
+    "Hyperparameter",
     "ObjectiveConfigError",
     "ObjectiveOutput",
     "ObjectiveSpec",

@@ -1,17 +1,28 @@
 """The objective interface: pure functions of per-sequence summed log-probs and response lengths.
 
 An objective maps a batch of :class:`SequenceLogps` (and the reference model's, when it needs them) to an
-:class:`ObjectiveOutput`. The loss of a batch is ``losses.sum() / weights.sum()``; keeping the two apart lets the
-training loop normalise by the *global* batch (all micro-batches and ranks), so accumulation and data parallelism
-give the same gradient as one big batch.
+:class:`ObjectiveOutput`. The loss of a batch is ``losses.sum() / weights.sum()``; the training loop sums both over
+the *global* batch (all micro-batches and ranks), so accumulation and data parallelism give the gradient of one
+big batch and the trained loss is exactly :meth:`ObjectiveOutput.loss`.
+
+An objective declares itself (:class:`ObjectiveSpec`): its hyperparameters with defaults and ranges (root config
+keys, so sweeps read as in the paper), whether it needs pairs and a reference model, and how analysis names it.
+The config schema, the root-key checks, W&B tags and analysis labels read these declarations. This module and the
+objective modules import torch only when a loss is computed, so a config can be checked before torch loads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+
+class ObjectiveConfigError(ValueError):
+    """A hyperparameter out of range or a key the objective does not use."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +64,48 @@ class ObjectiveOutput:
     rewards_chosen: torch.Tensor | None = None
     rewards_rejected: torch.Tensor | None = None
 
+    @classmethod
+    def per_pair(
+        cls, losses: torch.Tensor, reward_w: torch.Tensor, reward_l: torch.Tensor
+    ) -> ObjectiveOutput:
+        """Every pair weighs the same: the batch loss is the mean of ``losses``."""
+        return cls(losses, losses.new_ones(losses.shape), reward_w, reward_l)
+
     def loss(self) -> torch.Tensor:
         """The batch loss: sum of terms over sum of weights (a scalar)."""
         return self.losses.sum() / self.weights.sum()
+
+
+def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """log sigmoid(x), computed stably (torch.nn.functional.logsigmoid)."""
+    import torch.nn.functional as F
+
+    return F.logsigmoid(x)
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """A root config key an objective reads: its default and the range a value must fall in."""
+
+    name: str
+    default: float
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    help: str = ""
+
+    def check(self, value: float | None) -> None:
+        """Raise an ObjectiveConfigError naming the key unless ``value`` is a number inside the range."""
+        key = self.name
+        if value is None:
+            raise ObjectiveConfigError(f"{key}: required by this objective but not set")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ObjectiveConfigError(f"{key}={value!r}: must be a number")
+        low, high = self.low, self.high
+        if low is not None and (value < low or (not self.low_inclusive and value == low)):
+            raise ObjectiveConfigError(f"{key}={value}: must be {'>=' if self.low_inclusive else '>'} {low}")
+        if high is not None and value > high:
+            raise ObjectiveConfigError(f"{key}={value}: must be <= {high}")
 
 
 ObjectiveFn = Callable[..., ObjectiveOutput]
@@ -63,26 +113,31 @@ ObjectiveFn = Callable[..., ObjectiveOutput]
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
-    """A registered objective and what it needs from the training loop.
+    """A registered objective: its loss and what it needs from the run.
 
-    hyperparameters: the root config keys it reads (alpha, beta, gamma); any other one set is a config error.
-    weight_unit: what the weights count ("tokens" or "examples"), used to normalise over the global batch.
+    params: its hyperparameters (root config keys); any other root key set is a config error.
+    label: how figures and tables name it (the paper's spelling).
     """
 
     name: str
     fn: ObjectiveFn
     needs_pairs: bool
     needs_reference: bool
-    hyperparameters: tuple[str, ...]
-    weight_unit: str
-    validate: Callable[..., None]
+    params: tuple[Hyperparameter, ...]
+    label: str
     description: str
+
+    @property
+    def hyperparameters(self) -> tuple[str, ...]:
+        """The names of the root keys it reads."""
+        return tuple(p.name for p in self.params)
+
+    def validate(self, **values: float | None) -> None:
+        """Check each hyperparameter's value against its declared range (the error names the key)."""
+        for p in self.params:
+            p.check(values.get(p.name))
 
     def __call__(
         self, policy: SequenceLogps, reference: SequenceLogps | None = None, **hyperparameters: float
     ) -> ObjectiveOutput:
         return self.fn(policy, reference, **hyperparameters)
-
-
-class ObjectiveConfigError(ValueError):
-    """A hyperparameter out of range or a key the objective does not use."""

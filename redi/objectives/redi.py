@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import torch
+from redi.objectives.base import Hyperparameter, ObjectiveOutput, SequenceLogps
+from redi.objectives.registry import register
 
-from redi.objectives.base import ObjectiveOutput, SequenceLogps
-from redi.objectives.registry import register, require_range
-
-
-def _validate(alpha: float) -> None:
-    require_range("alpha", alpha, low=0.0, high=1.0)
+ALPHA = Hyperparameter("alpha", 0.8, low=0.0, high=1.0, help="weight of the push-down on the incorrect trace")
 
 
-@register("redi", needs_pairs=True, hyperparameters=("alpha",), validate=_validate)
+@register("redi", needs_pairs=True, hyperparameters=(ALPHA,), label="REDI")
 def redi_loss(policy: SequenceLogps, reference: SequenceLogps | None, alpha: float) -> ObjectiveOutput:
     """Asymmetric, reference-free: pull the correct trace up, push the incorrect one down with weight alpha."""
     reward_w = policy.chosen_mean
     reward_l = policy.rejected_mean
-    losses = -reward_w + alpha * reward_l
-    return ObjectiveOutput(
-        losses=losses, weights=torch.ones_like(losses), rewards_chosen=reward_w, rewards_rejected=reward_l
-    )
+    return ObjectiveOutput.per_pair(-reward_w + alpha * reward_l, reward_w, reward_l)

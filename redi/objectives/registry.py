@@ -1,16 +1,12 @@
-"""The objective registry: adding an objective is one module with one ``@register`` and one YAML file."""
+"""The objective registry, filled by the ``@register`` of every module in redi.objectives (found by pkgutil)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from redi.objectives.base import ObjectiveConfigError, ObjectiveFn, ObjectiveSpec
+from redi.objectives.base import Hyperparameter, ObjectiveConfigError, ObjectiveFn, ObjectiveSpec
 
 OBJECTIVES: dict[str, ObjectiveSpec] = {}
-
-
-def _no_checks(**_: float) -> None:
-    return None
 
 
 def register(
@@ -18,9 +14,8 @@ def register(
     *,
     needs_pairs: bool,
     needs_reference: bool = False,
-    hyperparameters: tuple[str, ...] = (),
-    weight_unit: str = "examples",
-    validate: Callable[..., None] = _no_checks,
+    hyperparameters: tuple[Hyperparameter, ...] = (),
+    label: str | None = None,
 ) -> Callable[[ObjectiveFn], ObjectiveFn]:
     """Register ``fn(policy, reference, **hyperparameters) -> ObjectiveOutput`` under ``name``."""
 
@@ -32,9 +27,8 @@ def register(
             fn=fn,
             needs_pairs=needs_pairs,
             needs_reference=needs_reference,
-            hyperparameters=hyperparameters,
-            weight_unit=weight_unit,
-            validate=validate,
+            params=tuple(hyperparameters),
+            label=label or name.upper(),
             description=(fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
         )
         return fn
@@ -52,23 +46,3 @@ def get_objective(name: str) -> ObjectiveSpec:
 def root_hyperparameters() -> tuple[str, ...]:
     """Every root config key some objective reads (alpha, beta, gamma, ...), sorted."""
     return tuple(sorted({k for spec in OBJECTIVES.values() for k in spec.hyperparameters}))
-
-
-def require_range(
-    key: str,
-    value: float | None,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = True,
-) -> None:
-    """Raise an ObjectiveConfigError naming ``key`` unless ``value`` is a number inside the range."""
-    if value is None:
-        raise ObjectiveConfigError(f"{key}: required by this objective but not set")
-    if not isinstance(value, (int, float)) or value != value:
-        raise ObjectiveConfigError(f"{key}={value!r}: must be a number")
-    if low is not None and (value < low or (not low_inclusive and value == low)):
-        bound = ">=" if low_inclusive else ">"
-        raise ObjectiveConfigError(f"{key}={value}: must be {bound} {low}")
-    if high is not None and value > high:
-        raise ObjectiveConfigError(f"{key}={value}: must be <= {high}")

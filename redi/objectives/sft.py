@@ -6,7 +6,7 @@ from redi.objectives.base import ObjectiveOutput, SequenceLogps
 from redi.objectives.registry import register
 
 
-@register("sft", needs_pairs=False, weight_unit="tokens")
+@register("sft", needs_pairs=False, label="SFT")
 def sft_loss(policy: SequenceLogps, reference: SequenceLogps | None = None) -> ObjectiveOutput:
     """Token-mean negative log-likelihood of the correct traces (stage 1)."""
     return ObjectiveOutput(

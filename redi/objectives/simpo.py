@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
-from redi.objectives.base import ObjectiveOutput, SequenceLogps
-from redi.objectives.registry import register, require_range
+from redi.objectives.base import Hyperparameter, ObjectiveOutput, SequenceLogps, log_sigmoid
+from redi.objectives.registry import register
 
 
-def _validate(beta: float, gamma: float) -> None:
-    require_range("beta", beta, low=0.0, low_inclusive=False)
-    require_range("gamma", gamma, low=0.0)
-
-
-@register("simpo", needs_pairs=True, hyperparameters=("beta", "gamma"), validate=_validate)
+@register(
+    "simpo",
+    needs_pairs=True,
+    hyperparameters=(
+        Hyperparameter(
+            "beta", 2.0, low=0.0, low_inclusive=False, help="scale of the length-normalised margin"
+        ),
+        Hyperparameter("gamma", 1.0, low=0.0, help="target gap (the paper keeps gamma/beta = 0.5)"),
+    ),
+    label="SimPO",
+)
 def simpo_loss(
     policy: SequenceLogps, reference: SequenceLogps | None, beta: float, gamma: float
 ) -> ObjectiveOutput:
     """Length-normalised margin with a target gap gamma (the paper keeps gamma/beta = 0.5)."""
     reward_w = beta * policy.chosen_mean
     reward_l = beta * policy.rejected_mean
-    losses = -F.logsigmoid(reward_w - reward_l - gamma)
-    return ObjectiveOutput(
-        losses=losses, weights=torch.ones_like(losses), rewards_chosen=reward_w, rewards_rejected=reward_l
-    )
+    return ObjectiveOutput.per_pair(-log_sigmoid(reward_w - reward_l - gamma), reward_w, reward_l)
