@@ -1,0 +1,51 @@
+"""IPO against values worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from redi.objectives import SequenceLogps, get_objective
+
+
+def pair(lw: float, nw: int, ll: float, nl: int) -> SequenceLogps:
+    return SequenceLogps(
+        torch.tensor([lw], dtype=torch.float64),
+        torch.tensor([nw]),
+        torch.tensor([ll], dtype=torch.float64),
+        torch.tensor([nl]),
+    )
+
+
+def test_ipo_by_hand():
+    # policy (-10, -20), reference (-11, -18): h = (1) - (-2) = 3; beta 0.5: target 1/(2 * 0.5) = 1; (3 - 1)^2 = 4
+    out = get_objective("ipo")(pair(-10.0, 4, -20.0, 5), pair(-11.0, 4, -18.0, 5), beta=0.5)
+    assert out.loss().item() == pytest.approx(4.0, rel=1e-12)
+    assert out.rewards_chosen.item() == pytest.approx(1.0) and out.rewards_rejected.item() == pytest.approx(
+        -2.0
+    )
+
+
+def test_ipo_is_zero_at_the_target_and_the_squared_target_at_the_reference():
+    ref = pair(-12.0, 7, -30.0, 11)
+    # policy = reference: h = 0, loss = (1/(2 beta))^2 = 5^2 at beta 0.1
+    assert get_objective("ipo")(ref, ref, beta=0.1).loss().item() == pytest.approx(25.0, rel=1e-12)
+    # margin exactly 1/(2 beta) = 5: chosen up 2, rejected down 3
+    at_target = pair(-10.0, 7, -33.0, 11)
+    assert get_objective("ipo")(at_target, ref, beta=0.1).loss().item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ipo_gradient_by_hand():
+    # d/d logp_w of (h - t)^2 = 2 (h - t); h = 3, t = 1 -> 4, and -4 for logp_l
+    lw = torch.tensor([-10.0], dtype=torch.float64, requires_grad=True)
+    ll = torch.tensor([-20.0], dtype=torch.float64, requires_grad=True)
+    policy = SequenceLogps(lw, torch.tensor([4]), ll, torch.tensor([5]))
+    get_objective("ipo")(policy, pair(-11.0, 4, -18.0, 5), beta=0.5).loss().backward()
+    assert lw.grad.item() == pytest.approx(4.0) and ll.grad.item() == pytest.approx(-4.0)
+
+
+def test_ipo_declares_beta_and_a_reference():
+    spec = get_objective("ipo")
+    assert spec.needs_reference and spec.needs_pairs and spec.hyperparameters == ("beta",)
+    with pytest.raises(ValueError, match="beta"):
+        spec.validate(beta=0.0)
