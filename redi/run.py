@@ -28,11 +28,13 @@ register_configs()
 OmegaConf.register_new_resolver("redi_dirname", lambda s: s or "default", replace=True)
 
 
-def run(cfg: DictConfig, run_dir: Path, spec, hyper: dict[str, float]):
-    """Run ``cfg``'s mode (validated: ``spec, hyper = validate(cfg)``) in ``run_dir``.
+def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | None = None):
+    """Run ``cfg``'s mode in ``run_dir``; ``spec, hyper`` are ``validate(cfg)``'s (validated here when not given).
 
     Resumes from the run directory's checkpoint; a run that already ended is not run again.
     """
+    if spec is None or hyper is None:
+        spec, hyper = validate(cfg)
     t0 = time.perf_counter()
     import torch
 

@@ -60,7 +60,7 @@ def load_student(cfg: DictConfig, model_dir: str | None):
     """(model, tokenizer) of the stage-1 model: ``model_dir`` or the cached one for ``cfg`` (which must exist)."""
     from redi.infra.status import Status
     from redi.model import ModelSource, load_model, load_tokenizer
-    from redi.stages.pipeline import stage1_dir
+    from redi.stages.stage1 import stage1_dir
 
     if model_dir is None:
         directory = stage1_dir(cfg)
@@ -77,7 +77,7 @@ def load_student(cfg: DictConfig, model_dir: str | None):
 def pair_rows(cfg: DictConfig, tokenizer):
     """The tokenised pairs a preference run of ``cfg`` trains on."""
     from redi.objectives import get_objective
-    from redi.stages.pipeline import training_rows
+    from redi.stages.inputs import training_rows
 
     return training_rows(cfg, get_objective("redi"), tokenizer)
 
@@ -190,7 +190,7 @@ def one_step_effect(model, rows, indices: list[int], pad_id: int, alpha: float, 
 
 def control_gain(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """The harness's REDI alpha 0 run for ``cfg`` (evaluated at start and end): gain and paired standard error."""
-    from redi.stages.pipeline import run
+    from redi.run import run
 
     with open_dict(cfg):
         cfg.objective.alpha = 0.0
