@@ -6,38 +6,10 @@ weights, the same padding and one kernel launch; only response tokens count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+from redi.data.tokenize import TokenBatch
 from redi.objectives.base import SequenceLogps
-
-
-@dataclass
-class TokenBatch:
-    """A padded batch of N sequences.
-
-    input_ids, attention_mask, response_mask: (N, T). response_mask marks the tokens scored by the loss
-    (the assistant turn, EOS included). For pairs N = 2B: rows [0, B) chosen, rows [B, 2B) rejected.
-    """
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    response_mask: torch.Tensor
-    num_pairs: int | None = None  # B when the batch holds pairs
-
-    def to(self, device: torch.device | str) -> TokenBatch:
-        return TokenBatch(
-            self.input_ids.to(device),
-            self.attention_mask.to(device),
-            self.response_mask.to(device),
-            self.num_pairs,
-        )
-
-    @property
-    def num_tokens(self) -> int:
-        """Non-padding tokens in the batch."""
-        return int(self.attention_mask.sum())
 
 
 def token_logps(
