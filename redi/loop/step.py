@@ -17,7 +17,7 @@ from redi.config import TrainerConfig
 from redi.data.tokenize import EncodedRows, collate_rows
 from redi.infra.distributed import DistEnv, all_reduce_sum
 from redi.loop.logprobs import policy_logps
-from redi.loop.plan import split_micro_batches
+from redi.loop.plan import BatchPlan, split_micro_batches
 from redi.objectives.base import ObjectiveOutput, ObjectiveSpec, SequenceLogps
 
 
@@ -64,24 +64,34 @@ class StepStats:
         return metrics
 
 
+@dataclass
+class LoopInputs:
+    """What the loop trains: the (wrapped) model on the plan's rows with the objective and its hyperparameters."""
+
+    model: torch.nn.Module  # possibly DDP- or FSDP-wrapped
+    rows: EncodedRows
+    plan: BatchPlan
+    objective: ObjectiveSpec
+    hyperparameters: dict[str, float]
+    reference: torch.Tensor | None  # (N, 2) summed reference log-probs of (chosen, rejected), or None
+    pad_id: int
+    lr: float
+    seed: int
+
+
 class Step:
     """Forward and backward of one global batch on this rank; leaves the step's gradient in ``.grad``."""
 
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        rows: EncodedRows,
-        objective: ObjectiveSpec,
-        hyperparameters: dict[str, float],
-        reference: torch.Tensor | None,
-        pad_id: int,
-        cfg: TrainerConfig,
-        env: DistEnv,
-    ) -> None:
-        self.model, self.rows, self.objective, self.hyperparameters = model, rows, objective, hyperparameters
-        self.reference, self.pad_id, self.env = reference, pad_id, env
+    def __init__(self, inputs: LoopInputs, cfg: TrainerConfig, env: DistEnv) -> None:
+        self.model, self.rows, self.objective = inputs.model, inputs.rows, inputs.objective
+        self.hyperparameters, self.reference, self.pad_id = (
+            inputs.hyperparameters,
+            inputs.reference,
+            inputs.pad_id,
+        )
+        self.env = env
         self.parts = cfg.grad_accum_steps * env.world_size
-        self.params = [p for p in getattr(model, "module", model).parameters() if p.requires_grad]
+        self.params = [p for p in getattr(self.model, "module", self.model).parameters() if p.requires_grad]
         self.autocast = (
             torch.autocast(device_type=env.device.type, dtype=torch.bfloat16)
             if cfg.precision == "bf16"

@@ -14,39 +14,25 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from redi.config import TrainerConfig
 from redi.data.batching import padding_fraction
-from redi.data.tokenize import EncodedRows
 from redi.infra.distributed import barrier, broadcast_flag, squared_sum, unsharded_copy
 from redi.infra.session import Session
 from redi.loop.collapse import CollapseDetector
 from redi.loop.optim import build_optimizer, clip_gradients
-from redi.loop.plan import BatchPlan
 from redi.loop.preemption import Interrupted, PreemptionGuard
 from redi.loop.state import TrainState
-from redi.loop.step import Step
-from redi.objectives.base import ObjectiveSpec
+from redi.loop.step import LoopInputs, Step
 
 log = logging.getLogger(__name__)
+__all__ = ["EvalSchedule", "LoopInputs", "TrainOutcome", "train"]
 
 Evaluator = Callable[[torch.nn.Module, int], dict[str, float]]
-
-
-@dataclass
-class LoopInputs:
-    model: torch.nn.Module  # possibly DDP- or FSDP-wrapped
-    rows: EncodedRows
-    plan: BatchPlan
-    objective: ObjectiveSpec
-    hyperparameters: dict[str, float]
-    reference: torch.Tensor | None  # (N, 2) summed reference log-probs of (chosen, rejected), or None
-    pad_id: int
-    lr: float
-    seed: int
 
 
 @dataclass(frozen=True)
@@ -72,33 +58,14 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
     """Run (or resume) the loop to the end; returns how it ended."""
     env, status, tracker, plan = session.env, session.status, session.tracker, inputs.plan
     total = plan.total_steps
-    unwrapped = getattr(inputs.model, "module", inputs.model)
-    optimizer, scheduler = build_optimizer(unwrapped, cfg, inputs.lr, total)
+    optimizer, scheduler = build_optimizer(
+        getattr(inputs.model, "module", inputs.model), cfg, inputs.lr, total
+    )
     state = TrainState(inputs.model, optimizer, scheduler, CollapseDetector(cfg.collapse))
     checkpoints = session.run_dir / "checkpoints"
-    resumed = state.resume(checkpoints)
-    if resumed:
-        tracker.truncate_after(state.step)  # what was logged after the checkpoint is logged again
-    else:
-        torch.manual_seed(inputs.seed)
-    status.update(
-        state="running", step=state.step, total_steps=total, resumed_from_step=state.step if resumed else None
-    )
-    if state.step == 0 and evals.at_start and evals.evaluate is not None:
-        _evaluate(state, evals, session)
-        state.start_metrics = dict(state.eval_metrics)
-
+    _begin(state, inputs.seed, total, checkpoints, session, evals)
     inputs.model.train()
-    step = Step(
-        inputs.model,
-        inputs.rows,
-        inputs.objective,
-        inputs.hyperparameters,
-        inputs.reference,
-        inputs.pad_id,
-        cfg,
-        env,
-    )
+    step = Step(inputs, cfg, env)
     progress = _progress_bar(total, state.step, enabled=cfg.progress_bar and env.is_main)
     guard = PreemptionGuard()
     ended, reason = "completed", ""
@@ -118,23 +85,16 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
                 {"train/loss": stats.loss, "train/grad_norm": grad_norm, "train/lr": lr}, step=state.step
             )
             break
-        before = [p.detach().clone() for p in step.params] if cfg.track_update_norm else None
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        state.step += 1
+        update_norm = _optimizer_step(state, step.params, cfg.track_update_norm)
         metrics = {
             **stats.metrics(inputs.objective.needs_pairs),
             "train/lr": lr,
             "train/grad_norm": grad_norm,
             "train/epoch": state.step / plan.steps_per_epoch,
             "train/padding_frac": padding_fraction([indices], inputs.rows.lengths),
+            **({"train/update_norm": update_norm} if update_norm is not None else {}),
+            "train/tokens_per_s": stats.tokens / max(time.perf_counter() - t0, 1e-9),
         }
-        if before is not None:
-            metrics["train/update_norm"] = math.sqrt(
-                sum(squared_sum(p.detach() - b) for p, b in zip(step.params, before, strict=True))
-            )
-        metrics["train/tokens_per_s"] = stats.tokens / max(time.perf_counter() - t0, 1e-9)
         if state.step % cfg.log_every == 0 or state.step == total:
             tracker.log(metrics, step=state.step)
         progress.update(1)
@@ -157,14 +117,48 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
             barrier(env)
     progress.close()
     guard.restore()
-    at_end = evals.at_end and evals.evaluate is not None and state.last_eval_step != state.step
-    if ended != "diverged" and at_end:
+    if (
+        ended != "diverged"
+        and evals.at_end
+        and evals.evaluate is not None
+        and state.last_eval_step != state.step
+    ):
         _evaluate(state, evals, session)
     if ended == "completed" and state.detector.collapsed_at is not None:
         ended, reason = "collapsed", state.detector.reason
     status.update(**state.detector.summary())  # the rule's verdict and how close it came (redi.loop.collapse)
     tracker.summary(state.detector.summary())
     return TrainOutcome(ended, state.step, reason, state.eval_metrics, state.start_metrics)
+
+
+def _begin(
+    state: TrainState, seed: int, total: int, checkpoints: Path, session: Session, evals: EvalSchedule
+) -> None:
+    """Resume from the newest checkpoint (or seed a fresh run), mark the run running, evaluate step 0."""
+    resumed = state.resume(checkpoints)
+    if resumed:
+        session.tracker.truncate_after(state.step)  # what was logged after the checkpoint is logged again
+    else:
+        torch.manual_seed(seed)
+    resumed_from = state.step if resumed else None
+    session.status.update(state="running", step=state.step, total_steps=total, resumed_from_step=resumed_from)
+    if state.step == 0 and evals.at_start and evals.evaluate is not None:
+        _evaluate(state, evals, session)
+        state.start_metrics = dict(state.eval_metrics)
+
+
+def _optimizer_step(
+    state: TrainState, params: list[torch.nn.Parameter], track_update_norm: bool
+) -> float | None:
+    """Apply the gradient, advance the schedule and the step; returns the update's norm when tracked."""
+    before = [p.detach().clone() for p in params] if track_update_norm else None
+    state.optimizer.step()
+    state.scheduler.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    state.step += 1
+    if before is None:
+        return None
+    return math.sqrt(sum(squared_sum(p.detach() - b) for p, b in zip(params, before, strict=True)))
 
 
 def _evaluate(state: TrainState, evals: EvalSchedule, session: Session) -> bool:
