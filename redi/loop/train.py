@@ -168,7 +168,7 @@ def _evaluate(state: TrainState, evals: EvalSchedule, session: Session) -> bool:
     fired = False
     # a sharded model is gathered (by every rank) into a plain copy that rank 0 evaluates
     unwrapped = getattr(state.model, "module", state.model)
-    eval_model = unsharded_copy(unwrapped, env.device)
+    eval_model = unsharded_copy(unwrapped, env.device) if evals.evaluate is not None else None
     if env.is_main and evals.evaluate is not None:
         state.eval_metrics = evals.evaluate(eval_model, state.step)
         session.tracker.log(state.eval_metrics, step=state.step)
