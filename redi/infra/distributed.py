@@ -1,5 +1,11 @@
 """torch.distributed set-up from torchrun's or SLURM's environment (via submitit), and a clean exit.
 
+Under SLURM (``hydra/launcher=slurm`` with ``hydra.launcher.nodes`` x ``tasks_per_node`` tasks, one per GPU) every
+task is one rank: submitit's TorchDistributedEnvironment gives RANK = SLURM_PROCID, LOCAL_RANK = SLURM_LOCALID
+(the rank on its node, which picks its GPU), WORLD_SIZE = SLURM_NTASKS and the rendezvous MASTER_ADDR = the first
+host of SLURM_JOB_NODELIST (where rank 0 runs) with a MASTER_PORT derived from the job id (so a requeued job meets
+at the same address). The same variables set by hand or by torchrun are used as they are.
+
 One process (no RANK/WORLD_SIZE, no multi-task SLURM step) runs without a process group. Data parallelism is
 DDP, or FSDP2 (``fully_shard``) for models that do not fit one device; the helpers here that take a model work
 for both (and for an unwrapped model in one process). The distributed, length-grouped sampler is the training
@@ -37,27 +43,72 @@ class DistEnv:
         return self.world_size > 1
 
 
-def _from_slurm() -> None:
-    """Fill torchrun-style variables from a SLURM step with several tasks (submitit's distributed environment)."""
+def _from_slurm() -> str | None:
+    """Fill torchrun-style variables from a SLURM step with several tasks (submitit's distributed environment).
+
+    Returns the layout for the log ("2 nodes x 1 task (node[1-2]), rendezvous node1:40123"), None when there is
+    nothing to fill (one task, or the variables are already set).
+    """
     if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
-        return
+        return None
     import submitit
 
-    submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    dist_env = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    nodes = int(os.environ.get("SLURM_JOB_NUM_NODES", os.environ.get("SLURM_NNODES", "1")))
+    per_node = dist_env.local_world_size
+    return (
+        f"{nodes} node{'s' if nodes != 1 else ''} x {per_node} task{'s' if per_node != 1 else ''} "
+        f"({os.environ.get('SLURM_JOB_NODELIST', '?')}), rendezvous {dist_env.master_addr}:{dist_env.master_port}"
+    )
+
+
+def _exit_without_teardown_at_interpreter_exit() -> None:
+    """Under SLURM (submitit's task, not redi.run's entry point, ends the process): skip interpreter teardown.
+
+    After a gloo process group, tasks on two nodes of the local test cluster finished their work, wrote
+    submitit's result and then hung in interpreter teardown until SLURM's time-limit signal killed them (and
+    on one node they abort 1 run in 5, as under torchrun). An atexit handler runs after submitit has written
+    its result pickle: it flushes and calls ``os._exit`` with 1 when an exception escaped (submitit re-raises
+    the task's error), else 0.
+    """
+    import atexit
+
+    failed = []
+    previous_hook = sys.excepthook
+
+    def hook(*args: Any) -> None:
+        failed.append(True)
+        previous_hook(*args)
+
+    def finish() -> None:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1 if failed else 0)
+
+    sys.excepthook = hook
+    atexit.register(finish)
 
 
 def pick_device(requested: str, local_rank: int) -> torch.device:
+    """The CPU, or GPU ``local_rank`` of this node (one process per GPU)."""
     if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise RuntimeError(f"trainer.device={requested!r} but CUDA is not available on this machine")
+    visible = torch.cuda.device_count()
+    if local_rank >= visible:
+        raise RuntimeError(
+            f"process {local_rank} of this node sees {visible} GPU(s): run one process per GPU "
+            "(hydra.launcher.tasks_per_node = hydra.launcher.gpus_per_node, or torchrun --nproc_per_node = GPUs)"
+        )
     torch.cuda.set_device(local_rank)
     return torch.device("cuda", local_rank)
 
 
 def setup(requested_device: str) -> DistEnv:
     """Initialise the process group when launched with several processes; NCCL on GPUs, gloo on CPU."""
-    _from_slurm()
+    layout = _from_slurm()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -67,14 +118,18 @@ def setup(requested_device: str) -> DistEnv:
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
         _process_group_used = True
+        if layout is not None:
+            _exit_without_teardown_at_interpreter_exit()
         if rank == 0:
             logging.getLogger(__name__).info(
                 "torch.distributed: %d processes, backend %s, launched by %s",
                 world,
                 backend,
-                "SLURM"
-                if "SLURM_PROCID" in os.environ and "TORCHELASTIC_RUN_ID" not in os.environ
-                else "torchrun",
+                f"SLURM: {layout}"
+                if layout
+                else "torchrun"
+                if "TORCHELASTIC_RUN_ID" in os.environ
+                else "env",
             )
     return DistEnv(rank=rank, world_size=world, local_rank=local_rank, device=device)
 

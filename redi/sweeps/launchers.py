@@ -63,6 +63,30 @@ class Member:
         return self.state not in FINISHED_STATES
 
 
+def check_layout(params: dict[str, Any]) -> None:
+    """Refuse a job layout redi cannot run, before anything is submitted: one process (task) per GPU.
+
+    ``params`` are the launcher's settings (hydra.launcher.*): ``nodes`` x ``tasks_per_node`` processes, each on
+    one of the node's ``gpus_per_node`` GPUs (its local rank). Raises ValueError naming the keys and values.
+    """
+    for key in ("nodes", "tasks_per_node"):
+        value = params.get(key, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"hydra.launcher.{key}={value!r}: must be a whole number >= 1")
+    gpus = params.get("gpus_per_node")
+    if gpus in (None, 0):
+        return
+    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 0:
+        raise ValueError(f"hydra.launcher.gpus_per_node={gpus!r}: must be a whole number >= 0 (or null)")
+    if params.get("tasks_per_node", 1) != gpus:
+        raise ValueError(
+            f"hydra.launcher.gpus_per_node={gpus} with hydra.launcher.tasks_per_node="
+            f"{params.get('tasks_per_node', 1)}: redi runs one process per GPU, so set "
+            f"hydra.launcher.tasks_per_node={gpus} (global batch = micro_batch_size x grad_accum_steps x nodes x "
+            "tasks_per_node)"
+        )
+
+
 def requeue_count() -> int:
     """How many times SLURM has requeued the current job (0 outside SLURM or on the first start)."""
     return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
@@ -206,6 +230,7 @@ class TolerantSubmititMixin(submitit_launcher.BaseSubmititLauncher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and len(job_overrides) > 0
+        check_layout(dict(self.params))
         executor = self._executor()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)

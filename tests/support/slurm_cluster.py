@@ -1,8 +1,8 @@
-"""A real single-machine SLURM cluster (slurmctld, slurmd, slurmdbd, MariaDB, munge) in a private directory.
+"""A real SLURM cluster of several nodes on one machine (slurmctld, one slurmd per node, slurmdbd, MariaDB, munge).
 
 Used by the SLURM integration tests, and by hand::
 
-    python -m tests.support.slurm_cluster start [--dir DIR]   # prints `export SLURM_CONF=...`
+    python -m tests.support.slurm_cluster start [--dir DIR] [--nodes 2]   # prints `export SLURM_CONF=...`
     python -m tests.support.slurm_cluster status [--dir DIR]
     python -m tests.support.slurm_cluster stop [--dir DIR]
 
@@ -10,6 +10,14 @@ Everything (configs, state, logs, the database, the munge socket and key) lives 
 listen on free ports, so a system cluster or a second private cluster is not disturbed. ``stop`` cancels the
 cluster's jobs and ends only the processes ``start`` recorded in ``<dir>/state.json``. Debian packages are installed
 with apt when absent (root only); they are left installed.
+
+Nodes: ``node1`` .. ``nodeN``, each its own slurmd (``slurmd -N nodeK``) with its own port (``Port=`` on its
+NodeName line) and its own loopback address (NodeAddr 127.0.0.(K+1)); Debian's slurmd (22.05, built without
+--enable-multiple-slurmd) runs several such daemons on one host. Each slurmd, and so every job task on that node,
+runs in its own mount and UTS namespace (``unshare``): its hostname is the node's name and a private /etc/hosts,
+bind-mounted over the machine's for that namespace only, resolves every node name to its address. So a job's
+ranks see different hostnames and addresses, and submitit's master address (the first node's name) resolves the
+way it does on a real cluster. Every node has all the machine's CPUs (the nodes share them).
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ BINARIES = (
     "sacctmgr",
 )
 DEFAULT_DIR = Path(tempfile.gettempdir()) / "redi-slurm"
+DEFAULT_NODES = 2
 PARTITION = "debug"
 CLUSTER_NAME = "redilocal"
 _DB_PASSWORD = "redi-local-slurmdbd"  # a throw-away database on 127.0.0.1 inside the cluster directory
@@ -61,6 +70,7 @@ class Cluster:
     root: Path
     slurm_conf: Path
     partition: str = PARTITION
+    nodes: dict[str, str] = field(default_factory=dict)  # node name -> its address
     pids: dict[str, int] = field(default_factory=dict)
     installed_packages: bool = False
     start_seconds: float = 0.0
@@ -144,9 +154,40 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def write_configs(root: Path, cpus: int, ports: dict[str, int]) -> Path:
-    """Write slurm.conf and slurmdbd.conf for a one-node cluster under ``root``; return slurm.conf's path."""
+def node_addresses(count: int) -> dict[str, str]:
+    """The cluster's node names and their loopback addresses: node1 -> 127.0.0.2, node2 -> 127.0.0.3, ..."""
+    if not 1 <= count <= 250:
+        raise ValueError(f"nodes={count}: a local cluster has 1 to 250 nodes")
+    return {f"node{k}": f"127.0.0.{k + 1}" for k in range(1, count + 1)}
+
+
+def write_hosts(root: Path, nodes: dict[str, str]) -> Path:
+    """The nodes' /etc/hosts: the machine's own lines, then one line per node (mounted inside their namespaces)."""
+    try:
+        own = Path("/etc/hosts").read_text()
+    except OSError:
+        own = "127.0.0.1 localhost\n"
+    lines = [own.rstrip("\n"), "# nodes of the private SLURM cluster (tests.support.slurm_cluster)"]
+    lines += [f"{addr} {name}" for name, addr in nodes.items()]
+    path = root / "etc" / "hosts"
+    _write(path, "\n".join(lines) + "\n")
+    return path
+
+
+def write_configs(root: Path, cpus: int, ports: dict[str, int], nodes: dict[str, str] | None = None) -> Path:
+    """Write slurm.conf and slurmdbd.conf for a cluster of ``nodes`` (name -> address) under ``root``.
+
+    ``ports`` names the slurmctld, slurmdbd and mariadb ports and one per node (``slurmd-<name>``). Returns
+    slurm.conf's path.
+    """
+    nodes = nodes or node_addresses(1)
     host = socket.gethostname().split(".")[0]
+    memory = max(_memory_mb() // len(nodes), 256)
+    node_lines = "\n".join(
+        f"NodeName={name} NodeAddr={addr} NodeHostname={name} Port={ports[f'slurmd-{name}']} CPUs={cpus} "
+        f"RealMemory={memory} State=UNKNOWN"
+        for name, addr in nodes.items()
+    )
     munge_socket = root / "munge" / "munge.socket"
     slurm_conf = root / "etc" / "slurm.conf"
     slurm_conf.parent.mkdir(parents=True, exist_ok=True)
@@ -158,7 +199,6 @@ def write_configs(root: Path, cpus: int, ports: dict[str, int]) -> Path:
 ClusterName={CLUSTER_NAME}
 SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={ports["slurmctld"]}
-SlurmdPort={ports["slurmd"]}
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={munge_socket}
@@ -181,6 +221,7 @@ ReturnToService=2
 KillWait=5
 InactiveLimit=0
 MinJobAge=600
+SlurmdTimeout=20
 JobRequeue=1
 SchedulerType=sched/backfill
 JobAcctGatherType=jobacct_gather/none
@@ -189,8 +230,8 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort={ports["slurmdbd"]}
 AccountingStoragePass={munge_socket}
-NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={_memory_mb()} State=UNKNOWN
-PartitionName={PARTITION} Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+{node_lines}
+PartitionName={PARTITION} Nodes={",".join(nodes)} Default=YES MaxTime=INFINITE State=UP
 """,
     )
     _write(
@@ -366,8 +407,10 @@ def _start_mariadb(cluster: Cluster, env: dict[str, str], port: int) -> None:
         raise ClusterStartError(f"creating the accounting database failed: {done.stderr}")
 
 
-def start(root: Path | None = None, cpus: int | None = None, install: bool = True) -> Cluster:
-    """Install when needed, write configs and start munged, mariadbd, slurmdbd, slurmctld and slurmd.
+def start(
+    root: Path | None = None, cpus: int | None = None, install: bool = True, nodes: int = DEFAULT_NODES
+) -> Cluster:
+    """Install when needed, write configs and start munged, mariadbd, slurmdbd, slurmctld and one slurmd per node.
 
     Raises ClusterUnavailable when SLURM cannot be installed or run here (no root, no apt), ClusterStartError when
     a daemon fails; on a failure the processes already started are stopped first.
@@ -385,9 +428,12 @@ def start(root: Path | None = None, cpus: int | None = None, install: bool = Tru
         raise ClusterStartError(f"a cluster is already running from {root}; stop it first")
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)  # munged (as the munge user) must traverse it
-    ports = {n: _free_port() for n in ("slurmctld", "slurmd", "slurmdbd", "mariadb")}
-    conf = write_configs(root, cpus or os.cpu_count() or 1, ports)
-    cluster = Cluster(root=root, slurm_conf=conf, installed_packages=installed)
+    addresses = node_addresses(nodes)
+    names = ["slurmctld", "slurmdbd", "mariadb", *(f"slurmd-{n}" for n in addresses)]
+    ports = {n: _free_port() for n in names}
+    conf = write_configs(root, cpus or os.cpu_count() or 1, ports, addresses)
+    hosts = write_hosts(root, addresses)
+    cluster = Cluster(root=root, slurm_conf=conf, nodes=addresses, installed_packages=installed)
     cluster.save()
     env = {**os.environ, **cluster.env}
     try:
@@ -406,14 +452,15 @@ def start(root: Path | None = None, cpus: int | None = None, install: bool = Tru
         _wait_for(
             "slurmctld", lambda: _ok(["scontrol", "ping"], env, expect="UP"), proc, 60, log / "slurmctld.log"
         )
-        proc = _spawn(cluster, "slurmd", [_sbin("slurmd"), "-D", "-N", "localhost", "-f", str(conf)], env)
-        _wait_for(
-            "slurmd",
-            lambda: _ok(["sinfo", "-h", "-N", "-o", "%T"], env, expect="idle"),
-            proc,
-            60,
-            log / "slurmd-localhost.log",
-        )
+        for name in addresses:
+            proc = _spawn(cluster, f"slurmd-{name}", node_command(name, conf, hosts), env)
+            _wait_for(
+                f"slurmd of {name}",
+                lambda name=name: _ok(["sinfo", "-h", "-n", name, "-o", "%T"], env, expect="idle"),
+                proc,
+                60,
+                log / f"slurmd-{name}.log",
+            )
         _wait_for(
             "accounting",
             lambda: _ok(
@@ -429,6 +476,30 @@ def start(root: Path | None = None, cpus: int | None = None, install: bool = Tru
     cluster.start_seconds = time.monotonic() - t0
     cluster.save()
     return cluster
+
+
+def node_command(name: str, conf: Path, hosts: Path) -> list[str]:
+    """The command line of node ``name``'s slurmd: in new mount and UTS namespaces, with the node's hostname and
+    the cluster's hosts file over /etc/hosts (private to those namespaces, so the machine's is untouched).
+
+    ``unshare`` and ``sh`` exec into slurmd, so the recorded pid is slurmd's.
+    """
+    script = 'mount --bind "$1" /etc/hosts && hostname "$2" && exec "$3" -D -N "$2" -f "$4"'
+    return [
+        _sbin("unshare"),
+        "--mount",
+        "--uts",
+        "--propagation=private",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "slurmd-node",
+        str(hosts),
+        name,
+        _sbin("slurmd"),
+        str(conf),
+    ]
 
 
 def _alive(pid: int, root: Path) -> bool:
@@ -577,11 +648,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dir", type=Path, default=DEFAULT_DIR, help=f"cluster directory (default {DEFAULT_DIR})"
     )
-    parser.add_argument("--cpus", type=int, default=None, help="CPUs of the node (default: all)")
+    parser.add_argument("--cpus", type=int, default=None, help="CPUs of each node (default: all)")
+    parser.add_argument(
+        "--nodes", type=int, default=DEFAULT_NODES, help="number of nodes (default %(default)s)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.action == "start":
-            cluster = start(args.dir, cpus=args.cpus)
+            cluster = start(args.dir, cpus=args.cpus, nodes=args.nodes)
             print(f"# started in {cluster.start_seconds:.1f} s; logs in {cluster.root}/log", file=sys.stderr)
             print(f"export SLURM_CONF={cluster.slurm_conf}")
         elif args.action == "stop":

@@ -384,3 +384,17 @@ def test_local_sweep_with_failing_members_reports_all(tmp_path):
     assert "member two breaks" in table[1].error
     assert table[3].error and Path(table[3].log).exists()
     assert (tmp_path / "sweep" / "x=1" / "status.json").exists()
+
+
+def test_check_layout_wants_one_task_per_gpu() -> None:
+    from redi.sweeps.launchers import check_layout
+
+    check_layout({"nodes": 2, "tasks_per_node": 8, "gpus_per_node": 8})
+    check_layout({"nodes": 2, "tasks_per_node": 1, "gpus_per_node": None})  # CPU tasks
+    with pytest.raises(
+        ValueError,
+        match=r"gpus_per_node=8 with hydra.launcher.tasks_per_node=1: .*set hydra.launcher.tasks_per_node=8",
+    ):
+        check_layout({"nodes": 2, "tasks_per_node": 1, "gpus_per_node": 8})
+    with pytest.raises(ValueError, match=r"hydra.launcher.nodes=0"):
+        check_layout({"nodes": 0, "tasks_per_node": 1})
