@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fair ablation on the shortcut task (conf/sweep/fair_ablation.yaml; issue 15), then its paired table
-# (sweeps/fair_ablation_report.py) in sweeps/fair_ablation/.
+# (sweeps/fair_ablation_report.py) and python -m redi.analysis's gains.md / stability.png in sweeps/fair_ablation/.
 #   bash sweeps/fair_ablation.sh            # the full grid, in priority order (see PHASES)
 #   bash sweeps/fair_ablation.sh --quick    # the quick variant: alpha 0 / 0.8 / 1 at lr 1e-4, seed 1, 60 steps, 300 x 4
 #   PHASES="A" LRS="1e-4 3e-4" SEEDS="1 2 3" bash sweeps/fair_ablation.sh   # a subset
@@ -29,7 +29,7 @@ mkdir -p "$SWEEP"
 start=$(date +%s)
 echo "$SWEEP_NAME: started $(date -Is); load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$SWEEP/wall_time.txt"
 "$PY" -m redi.run sweep=$SWEEP_NAME mode=stage1 trainer.threads=2 hydra.mode=RUN \
-  hydra.run.dir="$SWEEP/stage1" "$@" > "$SWEEP/stage1.log" 2>&1
+  hydra.run.dir="${SWEEP}_stage1" "$@" > "$SWEEP/stage1.log" 2>&1
 STAGE1=$("$PY" -c "import sys; from redi.data.diagnose import compose_config; from redi.stages.stage1 import stage1_dir
 print(stage1_dir(compose_config(['sweep=$SWEEP_NAME', *sys.argv[1:]])))" "$@")
 stage1_done=$(date +%s)
@@ -56,6 +56,8 @@ printf '%s\n' "${cmds[@]}" > "$SWEEP/commands.txt"
 xargs -P 2 -I{} -d '\n' bash -c '{} >> '"$SWEEP"'/runs.log 2>&1 || echo "failed: {}" >> '"$SWEEP"'/failures.log' < "$SWEEP/commands.txt"
 trained=$(date +%s)
 "$PY" sweeps/fair_ablation_report.py "$SWEEP" --out "sweeps/$SWEEP_NAME" > /dev/null
+"$PY" -m redi.analysis "$SWEEP" > /dev/null  # gains.md and stability.png (gain vs lr beside the Fig. 6 curves)
+cp "$SWEEP"/analysis/gains.md "$SWEEP"/analysis/stability.png "sweeps/$SWEEP_NAME/"
 end=$(date +%s)
 echo "$SWEEP_NAME: stage 1 $((stage1_done - start)) s, ${#cmds[@]} stage-2 runs $((trained - stage1_done)) s," \
   "report $((end - trained)) s, total $((end - start)) s; load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" \

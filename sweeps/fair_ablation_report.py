@@ -4,10 +4,7 @@
 
 Reads each run directory of the sweep (.hydra/config.yaml, status.json, metrics.jsonl and the final
 eval/step_N.jsonl). A run is paired with the REDI alpha = 0 run (the control: more SFT on the positives) of the same
-lr and seed; the gain is the mean over problems of (its per-problem pass@1 - the control's), each over the k
-samples. Over seeds: the mean of the per-seed gains; its standard error is the larger of the between-seed one
-(std of the per-seed gains / sqrt(seeds)) and the within one (root mean square of the per-seed standard errors over
-problems / sqrt(seeds)), so neither the training noise nor the sampling noise is left out with 2-3 seeds.
+lr and seed; gain and standard error over problems and seeds are redi.eval.paired.paired_gain's.
 Also: the student's shortcut rate in its final samples (shortcut task), the chosen / rejected per-token log-prob at
 the end of training, and whether the harness's collapse rule fired. Writes table.md and table.csv.
 """
@@ -17,27 +14,33 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
+from redi.eval.paired import eval_steps, paired_gain, problem_scores
 
-def final_eval(run: Path) -> dict[str, list[bool]] | None:
-    """Per-problem sample verdicts of the run's last evaluation, or None if it has none."""
-    files = sorted((run / "eval").glob("step_*.jsonl"), key=lambda p: int(p.stem.split("_")[1]))
-    if not files:
-        return None
-    per: dict[str, list[bool]] = defaultdict(list)
-    texts = []
-    for line in files[-1].read_text().splitlines():
-        r = json.loads(line)
-        per[r["prompt_id"]].append(bool(r["correct"]))
-        texts.append(r["text"])
-    per["__texts__"] = texts  # type: ignore[assignment]
-    return per
+
+def final_texts(run: Path, step: int) -> list[dict]:
+    """The sampled answers (prompt_id, gold, text) of the run's evaluation at ``step``."""
+    lines = (run / "eval" / f"step_{step}.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def mistake_shares(samples: list[dict], synthetic: dict) -> dict[str, float]:
+    """Share of the samples whose mistake is a failed shortcut / a false digit fact (the teacher's reader)."""
+    from redi.config import SyntheticTeacherConfig
+    from redi.data.synthetic import classify_mistake, heldout_problems
+
+    teacher = SyntheticTeacherConfig(**synthetic)
+    expressions = {p["id"]: p["expression"] for p in heldout_problems(teacher)}
+    kinds = [
+        classify_mistake(expressions[s["prompt_id"]], s["gold"], s["text"], task=teacher.task)
+        for s in samples
+    ]
+    return {k: kinds.count(k) / len(kinds) for k in ("shortcut_slip", "column_slip")}
 
 
 def describe(run: Path) -> dict | None:
@@ -47,10 +50,12 @@ def describe(run: Path) -> dict | None:
         return None
     cfg = yaml.safe_load(cfg_file.read_text())
     status = json.loads(status_file.read_text())
-    per = final_eval(run)
-    if per is None:
+    steps = eval_steps(run)
+    if not steps:
         return None
-    texts = per.pop("__texts__")
+    samples = final_texts(run, steps[-1])
+    texts = [x["text"] for x in samples]
+    synthetic = {k: v for k, v in cfg["data"]["synthetic"].items()}
     obj = cfg["objective"]
     name = obj["name"]
     hyper = {k: cfg[k] for k in ("alpha", "beta", "gamma") if k in obj and cfg.get(k) is not None}
@@ -72,11 +77,12 @@ def describe(run: Path) -> dict | None:
         "seed": int(cfg["seed"]),
         "state": status.get("state"),
         "collapse_step": status.get("collapse_step"),
-        "scores": {k: sum(v) / len(v) for k, v in per.items()},
+        "scores": problem_scores(run, steps[-1]),
         "shortcut_rate": shortcut_rate(texts),
         "logps_chosen": last.get("train/logps_chosen"),
         "logps_rejected": last.get("train/logps_rejected"),
         "step": status.get("step"),
+        **mistake_shares(samples, synthetic),
     }
 
 
@@ -91,15 +97,6 @@ def shortcut_rate(texts: list[str]) -> float:
     return s / e if e else float("nan")
 
 
-def paired(run: dict, control: dict) -> tuple[float, float]:
-    """Mean and standard error over problems of run - control per-problem pass@1."""
-    keys = sorted(set(run["scores"]) & set(control["scores"]))
-    diffs = [run["scores"][k] - control["scores"][k] for k in keys]
-    mean = sum(diffs) / len(diffs)
-    sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
-    return mean, sd / math.sqrt(len(diffs))
-
-
 def table(runs: list[dict]) -> list[dict]:
     """One row per (configuration, lr): paired gain over the control +- SE, seeds, final accuracy, diagnostics."""
     controls = {(r["lr"], r["seed"]): r for r in runs if r["control"]}
@@ -108,20 +105,13 @@ def table(runs: list[dict]) -> list[dict]:
         groups[(r["label"], r["lr"])].append(r)
     out = []
     for (label, lr), members in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        gains, ses = [], []
-        for r in members:
-            c = controls.get((lr, r["seed"]))
-            if c is not None and c is not r:
-                g, se = paired(r, c)
-                gains.append(g)
-                ses.append(se)
-        n = len(gains)
-        if n:
-            between = statistics.stdev(gains) / math.sqrt(n) if n > 1 else 0.0
-            within = math.sqrt(sum(s * s for s in ses) / n) / math.sqrt(n)
-            gain, se = sum(gains) / n, max(between, within)
-        else:
-            gain = se = float("nan")
+        pairs = [
+            (r["scores"], controls[(lr, r["seed"])]["scores"])
+            for r in members
+            if (lr, r["seed"]) in controls and controls[(lr, r["seed"])] is not r
+        ]
+        result = paired_gain(pairs)
+        gain, se, gains = result.gain, result.se, result.per_seed if pairs else ()
 
         def mean(key: str, members: list[dict] = members) -> float | None:
             values = [m[key] for m in members if m[key] is not None]
@@ -132,11 +122,13 @@ def table(runs: list[dict]) -> list[dict]:
                 "config": label,
                 "lr": lr,
                 "seeds": len(members),
-                "pass@1": statistics.fmean(statistics.fmean(m["scores"].values()) for m in members),
+                "pass@1": statistics.fmean(float(m["scores"].mean()) for m in members),
                 "gain": gain,
                 "gain_se": se,
                 "per_seed_gains": " ".join(f"{100 * g:+.1f}" for g in gains),
                 "shortcut_rate": mean("shortcut_rate"),
+                "shortcut_slips": mean("shortcut_slip"),
+                "column_slips": mean("column_slip"),
                 "logps_chosen": mean("logps_chosen") if any(m["logps_chosen"] for m in members) else None,
                 "logps_rejected": mean("logps_rejected")
                 if any(m["logps_rejected"] for m in members)
@@ -150,8 +142,8 @@ def table(runs: list[dict]) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    head = "| config | lr | seeds | final pass@1 | gain over control (points) +- SE | per seed | shortcut rate | logp chosen / rejected (end) | collapse rule fired |"  # noqa: E501
-    lines = [head, "|" + "---|" * 9]
+    head = "| config | lr | seeds | final pass@1 | gain over control (points) +- SE | per seed | shortcut rate | samples failing by shortcut / column slip | logp chosen / rejected (end) | collapse rule fired |"  # noqa: E501
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         gain = (
             "control"
@@ -165,7 +157,7 @@ def markdown(rows: list[dict]) -> str:
         )
         lines.append(
             f"| {r['config']} | {r['lr']:g} | {r['seeds']} | {r['pass@1']:.3f} | {gain} | {r['per_seed_gains']} | "
-            f"{r['shortcut_rate']:.3f} | {lp} | {r['collapsed']}/{r['seeds']} |"
+            f"{r['shortcut_rate']:.3f} | {r['shortcut_slips']:.3f} / {r['column_slips']:.3f} | {lp} | {r['collapsed']}/{r['seeds']} |"
         )
     return "\n".join(lines) + "\n"
 
