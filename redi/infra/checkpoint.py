@@ -2,7 +2,10 @@
 
 Layout: checkpoints/step_N/ (complete, written to a temporary directory first, then renamed) and
 checkpoints/latest (a one-line file naming the newest complete step directory, replaced atomically). A crash
-while writing leaves the previous checkpoint and ``latest`` untouched.
+while writing leaves the previous checkpoint and ``latest`` untouched. step_N/ holds model.safetensors,
+trainer_state.json + trainer_state.safetensors (optimizer, scheduler, RNG, loop state: no pickle) and, written
+last, manifest.json (every file's size and sha256): a checkpoint without it, or whose files differ from it, is
+skipped with a warning and the newest intact one is used.
 
 A model sharded with FSDP2 is saved by every rank with torch.distributed.checkpoint (step_N/dcp/: model and
 optimizer shards, re-shardable), one RNG file per rank, and the rest once by rank 0; it resumes on the same world size.
@@ -10,6 +13,10 @@ optimizer shards, re-shardable), one RNG file per rank, and the rest once by ran
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 import random
 import shutil
 import tempfile
@@ -21,7 +28,16 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from redi.infra.distributed import is_sharded
+from redi.infra.state_io import check_dcp_metadata, load_state, save_state
 from redi.infra.status import atomic_write_text
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = 2  # 2: trainer state as JSON + safetensors with a manifest; 1: trainer_state.pt (pickle)
+MODEL_FILE = "model.safetensors"
+TRAINER_STATE = "trainer_state"  # .json + .safetensors
+MANIFEST = "manifest.json"
+# what a format-1 trainer_state.pt needs beyond tensors and containers: numpy's RNG state array
+_LEGACY_SAFE = [np.ndarray, np.dtype, np.dtypes.UInt32DType, np._core.multiarray._reconstruct]
 
 
 def rng_state() -> dict[str, Any]:
@@ -64,18 +80,21 @@ def save_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"step_{step}"
     tmp = Path(tempfile.mkdtemp(prefix=f".step_{step}.", dir=directory))
-    save_file(_model_state(model), str(tmp / "model.safetensors"))
-    torch.save(
-        {
+    try:
+        save_file(_model_state(model), str(tmp / MODEL_FILE))
+        trainer_state = {
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": rng_state(),
             "loop": loop_state,
             "step": step,
-        },
-        tmp / "trainer_state.pt",
-    )
-    _publish(directory, tmp, target, keep)
+        }
+        save_state(tmp / TRAINER_STATE, trainer_state)
+        write_manifest(tmp, step)
+        _publish(directory, tmp, target, keep)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not leave half a checkpoint behind
+        raise
     return target
 
 
@@ -85,7 +104,7 @@ def _publish(directory: Path, tmp: Path, target: Path, keep: int) -> None:
         shutil.rmtree(target)
     tmp.rename(target)
     atomic_write_text(directory / "latest", target.name + "\n")
-    steps = sorted((int(p.name.split("_")[1]) for p in directory.glob("step_*") if p.is_dir()), reverse=True)
+    steps = sorted(_step_dirs(directory), reverse=True)
     for old in steps[max(keep, 1) :]:
         shutil.rmtree(directory / f"step_{old}", ignore_errors=True)
     for stale in directory.glob(".step_*"):
@@ -116,47 +135,146 @@ def _save_sharded(
     dist.barrier()
     model_state, optim_state = get_state_dict(model, optimizer)
     dcp.save({"model": model_state, "optimizer": optim_state}, checkpoint_id=str(tmp / "dcp"))
-    torch.save(rng_state(), tmp / f"rng_rank{rank}.pt")
+    save_state(tmp / f"rng_rank{rank}", rng_state())
     dist.barrier()
     if rank == 0:
-        torch.save(
+        save_state(
+            tmp / TRAINER_STATE,
             {"scheduler": scheduler.state_dict(), "loop": loop_state, "step": step, "world_size": world},
-            tmp / "trainer_state.pt",
         )
+        write_manifest(tmp, step)
         _publish(directory, tmp, target, keep)
     dist.barrier()
     return target
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# integrity: a manifest written last (the completion marker) with every file's size and sha256
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+        os.fsync(f.fileno())  # the bytes are on disk before the manifest says they are
+    return h.hexdigest()
+
+
+def write_manifest(directory: Path, step: int) -> None:
+    """List every file of the checkpoint with its size and sha256; written last, so its presence means complete."""
+    files = {
+        str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+    doc = {"format": CHECKPOINT_FORMAT, "step": step, "files": files}
+    atomic_write_text(directory / MANIFEST, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why the checkpoint directory ``path`` cannot be used (missing marker, a file missing, cut or changed), or None."""
+    path = Path(path)
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        if (path / "trainer_state.pt").is_file() and (path / MODEL_FILE).is_file():
+            return None  # format 1 (published by rename, no manifest yet): complete
+        return f"no {MANIFEST} (its write did not finish)"
+    try:
+        doc = json.loads(manifest.read_text())
+        files = doc["files"]
+        step = int(doc["step"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        return f"{MANIFEST} is unreadable ({type(e).__name__}: {e})"
+    if f"step_{step}" != path.name:
+        return f"{MANIFEST} is for step {step}"
+    for name, meta in files.items():
+        f = path / name
+        if not f.is_file():
+            return f"{name} is missing"
+        size = f.stat().st_size
+        if size != meta["bytes"]:
+            return f"{name} has {size} bytes, {meta['bytes']} were written"
+        if _sha256(f) != meta["sha256"]:
+            return f"{name} does not match its sha256 (changed or corrupted after it was written)"
+    return None
+
+
+def _step_dirs(directory: Path) -> list[int]:
+    steps = []
+    for p in Path(directory).glob("step_*"):
+        suffix = p.name[len("step_") :]
+        if p.is_dir() and suffix.isdigit():
+            steps.append(int(suffix))
+    return steps
+
+
 def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest complete checkpoint directory, or None."""
-    pointer = Path(directory) / "latest"
-    if not pointer.exists():
-        return None
-    target = Path(directory) / pointer.read_text().strip()
-    if not (target / "trainer_state.pt").exists():
-        raise RuntimeError(
-            f"{pointer} names {target.name}, which is incomplete: the checkpoint folder was changed by hand"
+    """The newest intact checkpoint directory, or None; damaged newer ones are named in one warning.
+
+    ``latest`` is only a hint: every step_N directory is a candidate, newest first, so a deleted or stale pointer
+    never hides an intact checkpoint.
+    """
+    directory = Path(directory)
+    damaged: list[str] = []
+    chosen = None
+    for step in sorted(_step_dirs(directory), reverse=True):
+        problem = checkpoint_problem(directory / f"step_{step}")
+        if problem is None:
+            chosen = directory / f"step_{step}"
+            break
+        damaged.append(f"{directory / f'step_{step}'}: {problem}")
+    pointer = directory / "latest"
+    if chosen is not None and not damaged:
+        named = pointer.read_text().strip() if pointer.is_file() else None
+        if named != chosen.name:
+            said = f"names {named}" if named is not None else "is missing"
+            log.warning("%s %s; resuming from %s, the newest intact checkpoint", pointer, said, chosen)
+    if damaged:
+        log.warning(
+            "damaged checkpoint(s) skipped: %s; %s",
+            "; ".join(damaged),
+            f"resuming from {chosen}, the newest intact one"
+            if chosen
+            else "no intact checkpoint: starting over",
         )
-    return target
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# load
+
+
+class CheckpointError(RuntimeError):
+    """An intact checkpoint that does not fit this run (another model shape, world size); names the file."""
 
 
 def load_checkpoint(
     path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
 ) -> dict[str, Any]:
     """Restore model, optimizer, scheduler and RNG from ``path``; returns the loop state (with "step")."""
+    path = Path(path)
     if is_sharded(model):
-        return _load_sharded(Path(path), model, optimizer, scheduler)
+        return _load_sharded(path, model, optimizer, scheduler)
     unwrapped = getattr(model, "module", model)
-    weights = load_file(
-        str(Path(path) / "model.safetensors"), device=str(next(unwrapped.parameters()).device)
-    )
-    unwrapped.load_state_dict(weights)
-    state = torch.load(Path(path) / "trainer_state.pt", weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(state["rng"])
+    weights = load_file(str(path / MODEL_FILE), device=str(next(unwrapped.parameters()).device))
+    state = _trainer_state(path)
+    try:
+        unwrapped.load_state_dict(weights)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} does not fit this run: {type(e).__name__}: {e}") from e
     return {**state["loop"], "step": state["step"]}
+
+
+def _trainer_state(path: Path) -> dict[str, Any]:
+    if (path / f"{TRAINER_STATE}.json").is_file():
+        return load_state(path / TRAINER_STATE)
+    # a checkpoint written before format 2: read with torch's weights-only unpickler, numpy RNG arrays allowed
+    with torch.serialization.safe_globals(_LEGACY_SAFE):
+        return torch.load(path / "trainer_state.pt", weights_only=True)
 
 
 def _load_sharded(
@@ -167,18 +285,24 @@ def _load_sharded(
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-    state = torch.load(path / "trainer_state.pt", weights_only=False)
+    state = _trainer_state(path)
     if "world_size" not in state or not (path / "dcp").is_dir():
-        raise RuntimeError(f"{path} is not a sharded checkpoint: resume with the same trainer.distributed")
+        raise CheckpointError(f"{path} is not a sharded checkpoint: resume with the same trainer.distributed")
     if state["world_size"] != dist.get_world_size():
-        raise RuntimeError(
+        raise CheckpointError(
             f"{path} was saved by {state['world_size']} processes; resume it with the same world size "
             f"(this run has {dist.get_world_size()})"
         )
+    check_dcp_metadata(path / "dcp" / ".metadata")
     model_state, optim_state = get_state_dict(model, optimizer)
     shards = {"model": model_state, "optimizer": optim_state}
     dcp.load(shards, checkpoint_id=str(path / "dcp"))
     set_state_dict(model, optimizer, model_state_dict=shards["model"], optim_state_dict=shards["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(torch.load(path / f"rng_rank{dist.get_rank()}.pt", weights_only=False))
+    rank = dist.get_rank()
+    if (path / f"rng_rank{rank}.json").is_file():
+        set_rng_state(load_state(path / f"rng_rank{rank}"))
+    else:
+        with torch.serialization.safe_globals(_LEGACY_SAFE):
+            set_rng_state(torch.load(path / f"rng_rank{rank}.pt", weights_only=True))
     return {**state["loop"], "step": state["step"]}
