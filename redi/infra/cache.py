@@ -1,17 +1,30 @@
-"""Content-keyed cache entries shared by the runs of a sweep, built once under an inter-process file lock."""
+"""Content-keyed cache entries shared by the runs of a sweep: one key, one build under a lock, atomic publishing.
+
+Every cache (the stage-1 model, DPO's reference log-probs, the data build) names its entry with
+:func:`content_key` and builds it with :func:`building`: under an inter-process file lock, into a work
+directory that is renamed to the entry only when the build finished, so a failed or killed build never leaves
+an entry that later runs would trust.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from redi.infra.status import now
+
 log = logging.getLogger(__name__)
+COMPLETE = ".complete"  # the marker a published entry carries
 
 
 def content_key(*parts: Any) -> str:
@@ -36,12 +49,71 @@ def exclusive(lock_path: Path, what: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def file_digest(paths: list[Path]) -> str:
-    """sha256 over the bytes of ``paths`` (in sorted order), for keying caches on model weights."""
+def is_published(entry: Path) -> bool:
+    return (Path(entry) / COMPLETE).is_file()
+
+
+@contextlib.contextmanager
+def building(
+    entry: Path,
+    what: str,
+    *,
+    complete: Callable[[Path], bool] = is_published,
+    resumable: bool = False,
+    is_main: bool = True,
+    agree: Callable[[bool], bool] = lambda flag: flag,
+) -> Iterator[Path | None]:
+    """``with building(entry, what) as work:`` yields None when ``entry`` is complete, else a directory to build in.
+
+    The caller builds into ``work``; when the block ends without an error the work directory gets the
+    :data:`COMPLETE` marker and is renamed to ``entry`` (an incomplete ``entry`` left by older code is replaced).
+    An error leaves no entry: the work directory is deleted, or kept for the next attempt when ``resumable``
+    (a fixed name beside the entry, so a killed stage-1 training resumes from its checkpoint).
+    With several processes, only the main one locks and publishes; ``agree`` broadcasts its decision to the rest.
+    """
+    entry = Path(entry)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if is_main:
+            stack.enter_context(exclusive(entry.with_name(entry.name + ".lock"), what))
+        if not agree(is_main and not complete(entry)):
+            yield None
+            return
+        work = entry.with_name(f".{entry.name}.partial")
+        if is_main:
+            if not resumable:
+                shutil.rmtree(work, ignore_errors=True)
+                work = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+            work.mkdir(exist_ok=True)
+        try:
+            yield work
+        except BaseException:
+            if is_main and not resumable:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        if is_main:
+            (work / COMPLETE).write_text(now() + "\n")
+            if entry.exists():
+                log.warning("replacing the incomplete cache entry %s", entry)
+                shutil.rmtree(entry)
+            os.rename(work, entry)
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, computed once per process for a given size and mtime (several caches key on it)."""
+    stat = Path(path).stat()
+    return _sha256_of(Path(path).resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(p.name.encode())
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digest(paths: list[Path]) -> str:
+    """One short hash over the named files' hashes (sorted by name), for keying caches on model weights."""
+    return content_key([(Path(p).name, file_sha256(Path(p))) for p in sorted(paths)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -63,7 +64,12 @@ def run_tags(config: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
 
 
 class MetricsFile:
-    """Append-only JSON lines, one object per logged step; truncated back to a checkpoint's step on resume."""
+    """Append-only JSON lines, one object per logged step; rewritten to a checkpoint's step on resume.
+
+    A line that is not a JSON object (cut by a kill, or changed by hand) is skipped with a warning naming its
+    line number; the rows after it are kept. When the file is rewritten, such lines are moved, as they were, to
+    metrics.rejected.jsonl beside it, so nothing is dropped silently.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -72,22 +78,63 @@ class MetricsFile:
         with open(self.path, "a") as f:
             f.write(json.dumps(_finite(record), sort_keys=True) + "\n")
 
-    def read(self) -> list[dict[str, Any]]:
+    def _parse(self) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+        """(valid rows, [(line number, text) of malformed lines])."""
         if not self.path.exists():
-            return []
-        rows = []
-        for line in self.path.read_text().splitlines():
-            if line.strip():
+            return [], []
+        rows, bad = [], []
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError:
-                    break  # a line cut by a crash: everything before it is intact
+                    row = None
+                if isinstance(row, dict):
+                    rows.append(row)
+                else:
+                    bad.append((lineno, line.rstrip("\n")))
+        return rows, bad
+
+    def read(self) -> list[dict[str, Any]]:
+        rows, bad = self._parse()
+        if bad:
+            log.warning("%s: skipped %d malformed line(s) (%s)", self.path, len(bad), _lines(bad))
         return rows
 
     def truncate_after(self, step: int) -> None:
-        """Keep the records with step <= ``step`` (those logged after the checkpoint will be logged again)."""
-        rows = [r for r in self.read() if r.get("step", 0) <= step]
-        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        """Keep the records with step <= ``step`` (those logged after the checkpoint will be logged again).
+
+        ``step`` = -1 empties the file: a run restarted without a checkpoint logs everything again.
+        """
+        rows, bad = self._parse()
+        kept = [r for r in rows if _step_of(r) <= step]
+        if bad:
+            rejected = self.path.with_name("metrics.rejected.jsonl")
+            with open(rejected, "a") as f:
+                f.writelines(text + "\n" for _, text in bad)
+            log.warning(
+                "%s: %d malformed line(s) (%s) moved to %s; the %d valid rows around them are kept",
+                self.path,
+                len(bad),
+                _lines(bad),
+                rejected,
+                len(rows),
+            )
+        if kept == rows and not bad and self.path.exists() and step >= 0:
+            return
+        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+
+
+def _step_of(row: dict[str, Any]) -> float:
+    step = row.get("step", 0)
+    return step if isinstance(step, int | float) else 0
+
+
+def _lines(bad: list[tuple[int, str]]) -> str:
+    shown = ", ".join(str(n) for n, _ in bad[:5])
+    return f"line{'s' if len(bad) > 1 else ''} {shown}" + (" ..." if len(bad) > 5 else "")
 
 
 def _finite(record: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +143,13 @@ def _finite(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class Tracker:
-    """Log metrics and summaries to metrics.jsonl and, unless disabled, W&B; a no-op off rank 0."""
+    """Log metrics and summaries to metrics.jsonl and, unless disabled, W&B; a no-op off rank 0.
+
+    W&B may fail without stopping training: an error at start (no API key, unreachable server) falls back to
+    offline, then to off (an unreachable server is given up after WANDB_INIT_TIMEOUT seconds, W&B's default
+    90); an error later (its service process gone) turns W&B off for the rest of the run.
+    Each fallback is one warning, logged and recorded in status.json's ``warnings``; metrics.jsonl stays complete.
+    """
 
     def __init__(self, run_dir: Path, *, enabled: bool = True) -> None:
         self.run_dir = Path(run_dir)
@@ -104,6 +157,7 @@ class Tracker:
         self.metrics = MetricsFile(self.run_dir / "metrics.jsonl")
         self.wandb_run = None
         self.mode = "disabled"
+        self.warnings: list[str] = []
 
     def start_wandb(
         self,
@@ -118,29 +172,65 @@ class Tracker:
         config: dict[str, Any],
         run_id: str | None,
     ) -> str | None:
-        """Start (or resume, with the same id) the W&B run; returns its id."""
+        """Start (or resume, with the same id) the W&B run; returns its id (None when W&B ends up off)."""
         self.mode = mode
         if not self.enabled or mode == "disabled":
             return None
         import wandb
 
-        self.wandb_run = wandb.init(
-            project=project,
-            entity=entity,
-            group=group,
-            job_type=job_type,
-            name=name,
-            tags=tags,
-            config=config,
-            id=run_id,
-            resume="allow",
-            dir=str(self.run_dir),
-            mode=mode,
-            settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
-        )
+        tried = []
+        for attempt in dict.fromkeys([mode, "offline"]):  # online, then offline; offline once
+            try:
+                self.wandb_run = wandb.init(
+                    project=project,
+                    entity=entity,
+                    group=group,
+                    job_type=job_type,
+                    name=name,
+                    tags=tags,
+                    config=config,
+                    id=run_id,
+                    resume="allow",
+                    dir=str(self.run_dir),
+                    mode=attempt,
+                    settings=wandb.Settings(
+                        console="off", silent=True, x_disable_stats=True
+                    ),  # WANDB_INIT_TIMEOUT applies
+                )
+            except Exception as e:  # noqa: BLE001 - any tracker error: fall back, never stop training
+                tried.append(f"{attempt}: {type(e).__name__}: {_first_line(e)}")
+                continue
+            self.mode = attempt
+            break
+        if tried:
+            now_mode = self.mode if self.wandb_run is not None else "off"
+            self._warn(f"W&B could not start ({'; '.join(tried)}); W&B is {now_mode} for this run")
+        if self.wandb_run is None:
+            self.mode = "disabled"
+            return None
         for prefix in ("train", "eval"):
             self.wandb_run.define_metric(f"{prefix}/*", step_metric="step")
         return self.wandb_run.id
+
+    def _warn(self, message: str) -> None:
+        from redi.infra.status import Status, StatusFileError
+
+        log.warning("%s (metrics.jsonl is complete)", message)
+        self.warnings.append(message)
+        try:
+            Status(self.run_dir).warn(message)
+        except (OSError, StatusFileError) as e:
+            log.warning("could not record the warning in status.json: %s", e)
+
+    def _wandb_failed(self, what: str, error: Exception, step: int | None = None) -> None:
+        """W&B broke mid-run: turn it off for the rest of the run, once, with one warning."""
+        run, self.wandb_run, self.mode = self.wandb_run, None, "disabled"
+        at = f" at step {step}" if step is not None else ""
+        self._warn(
+            f"W&B failed{at} ({what}: {type(error).__name__}: {_first_line(error)}); W&B is off for the rest of this run"
+        )
+        with contextlib.suppress(Exception):
+            run.finish(exit_code=1)
 
     @property
     def wandb_location(self) -> str | None:
@@ -157,7 +247,10 @@ class Tracker:
         record = {"step": step, **metrics}
         self.metrics.append(record)
         if self.wandb_run is not None:
-            self.wandb_run.log(_finite(record))
+            try:
+                self.wandb_run.log(_finite(record))
+            except Exception as e:  # noqa: BLE001
+                self._wandb_failed("log", e, step)
 
     def truncate_after(self, step: int) -> None:
         """On resume: drop what was logged after the checkpoint's step (it will be logged again)."""
@@ -166,10 +259,23 @@ class Tracker:
 
     def summary(self, values: dict[str, Any]) -> None:
         if self.enabled and self.wandb_run is not None:
-            for k, v in values.items():
-                self.wandb_run.summary[k] = v
+            try:
+                for k, v in values.items():
+                    self.wandb_run.summary[k] = v
+            except Exception as e:  # noqa: BLE001
+                self._wandb_failed("summary", e)
 
     def finish(self, exit_code: int = 0) -> None:
         if self.wandb_run is not None:
-            self.wandb_run.finish(exit_code=exit_code)
-            self.wandb_run = None
+            run, self.wandb_run = self.wandb_run, None
+            try:
+                run.finish(exit_code=exit_code)
+            except Exception as e:  # noqa: BLE001
+                self._warn(
+                    f"W&B failed to close the run ({type(e).__name__}: {_first_line(e)}); metrics.jsonl has every row"
+                )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else ""
