@@ -188,6 +188,9 @@ class DataConfig:
     group_window: int = 64  # batches per shuffled window when grouping by length
     max_tokens_per_batch: int | None = None  # for batching=token_budget
     num_workers: int = 0
+    # a local data file, or one row of it, larger than this is refused before it is parsed (memory stays bounded)
+    max_file_mb: float = 4096.0
+    max_row_mb: float = 4.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -239,6 +242,7 @@ class TrainerConfig:
     track_update_norm: bool = True
     progress_bar: bool = True
     distributed: str = "auto"  # auto (ddp when world size > 1) | ddp | fsdp
+    wait_for_lock: bool = False  # another process holds the run directory: wait for it (true) or stop (false)
     collapse: CollapseConfig = field(default_factory=CollapseConfig)
 
 

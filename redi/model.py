@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,51 +24,10 @@ from redi.chat_templates import (
     template_for_new_tokenizer,
 )
 from redi.config import ModelConfig, TinyArchConfig
+from redi.model_source import ModelSource, ModelSourceError, resolve_source  # noqa: F401 (re-exported)
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-
-
-class ModelSourceError(ValueError):
-    """init_from / base names something that cannot be loaded."""
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where weights come from: kind is "dir" (a Hugging Face model directory) or "hub" (a hub id)."""
-
-    kind: str
-    location: str
-
-    def __str__(self) -> str:
-        return self.location
-
-
-def resolve_source(value: str, key: str) -> ModelSource:
-    """Classify a hub id / local directory / run directory, failing fast (naming ``key``) on a missing path.
-
-    A run directory (holding status.json and model/) resolves to its model/ directory and must be completed.
-    """
-    path = Path(os.path.expanduser(value))
-    looks_local = value.startswith((".", "/", "~")) or path.exists() or not _HUB_ID.match(value)
-    if not looks_local:
-        return ModelSource("hub", value)
-    if not path.exists():
-        raise ModelSourceError(
-            f"{key}: local path {value!r} does not exist (and it is not a hub id like org/name)"
-        )
-    if (path / "status.json").exists():
-        status = json.loads((path / "status.json").read_text())
-        if not (path / "model").is_dir():
-            raise ModelSourceError(
-                f"{key}: run directory {value!r} has no model/ (its state is {status.get('state')!r}); "
-                "finish that run first"
-            )
-        path = path / "model"
-    if not (path / "config.json").exists():
-        raise ModelSourceError(f"{key}: {str(path)!r} is not a Hugging Face model directory (no config.json)")
-    return ModelSource("dir", str(path.resolve()))
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, chat_template: str) -> PreTrainedTokenizerFast:

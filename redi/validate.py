@@ -1,133 +1,237 @@
-"""Cross-field checks Hydra's schemas cannot express; every error names the key, before any compute."""
+"""The pre-flight: every group's checks on the composed config, before any heavy import or compute.
+
+Each group's checks live beside its code (redi.loop.checks: trainer and stage1; redi.data.checks: data, builder
+and teacher; redi.model_source: model; redi.eval.checks: eval and grader; redi.sweeps.checks: launcher) and
+report into one :class:`Checks` collector, so one run of ``validate`` names every bad key at once, exactly as
+the user typed it (``stage1.lr``, not ``lr``). Nothing here imports torch, transformers or datasets.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import math
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from redi.loop.collapse import validate_collapse_config
-from redi.model import resolve_source
-from redi.objectives import ObjectiveSpec, get_objective, root_hyperparameters
 
 
 class ConfigError(ValueError):
-    """A configuration that cannot run; the message names the offending key and value."""
+    """A configuration that cannot run; names every offending key and value (``errors``: one line each)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        if len(self.errors) == 1:
+            text = self.errors[0]
+        else:
+            text = f"{len(self.errors)} problems in the config:\n" + "\n".join(
+                f"  - {e}" for e in self.errors
+            )
+        super().__init__(text)
 
 
-def _choice(key: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
+class Checks:
+    """Collects errors about one config node; ``key(name)`` is the full dotted key as the user types it."""
+
+    def __init__(self, node: Any, prefix: str = "", errors: list[str] | None = None) -> None:
+        self.node = node
+        self.prefix = prefix
+        self.errors: list[str] = [] if errors is None else errors
+        self._bad: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def sub(self, name: str) -> Checks:
+        return Checks(self.get(name), self.key(name), self.errors)
+
+    def get(self, name: str) -> Any:
+        node = self.node
+        return node.get(name) if isinstance(node, dict | DictConfig) else getattr(node, name, None)
+
+    def fail(self, text: str) -> None:
+        """Record an error whose text names its keys itself."""
+        self.errors.append(text)
+
+    def error(self, name: str, message: str) -> None:
+        """Record ``<key>=<value>: <message>``."""
+        self._bad.add(name)
+        self.errors.append(f"{self.key(name)}={self.get(name)!r}: {message}")
+
+    def ok(self, *names: str) -> bool:
+        """None of ``names`` has an error recorded here (so checks that combine them can run)."""
+        return not self._bad.intersection(names)
+
+    def guard(self, check: Callable[[], Any], *errors: type[Exception]) -> None:
+        """Run a check that raises one of ``errors`` with a full message; record the message instead."""
+        try:
+            check()
+        except errors as e:
+            self.fail(str(e))
+
+    def choice(self, name: str, allowed: tuple[str, ...], optional: bool = False) -> None:
+        value = self.get(name)
+        if (value is None and optional) or value in allowed:
+            return
+        self.error(name, f"expected one of {', '.join(allowed)}")
+
+    def number(
+        self,
+        name: str,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+        high_open: bool = False,
+        integer: bool = False,
+        optional: bool = False,
+        hint: str = "",
+    ) -> None:
+        """A finite number (an integer when ``integer``) in [low, high] (open ends with ``*_open``)."""
+        value = self.get(name)
+        hint = f" ({hint})" if hint else ""
+        if value is None:
+            if not optional:
+                self.error(name, "required")
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(name, f"must be a number{hint}")
+            return
+        if not math.isfinite(value):
+            self.error(name, f"must be a finite number{hint}")
+            return
+        if integer and value != int(value):
+            self.error(name, f"must be a whole number{hint}")
+        elif low is not None and (value < low or (low_open and value == low)):
+            self.error(name, f"must be {'>' if low_open else '>='} {low:g}{hint}")
+        elif high is not None and (value > high or (high_open and value == high)):
+            self.error(name, f"must be {'<' if high_open else '<='} {high:g}{hint}")
 
 
-def _positive(key: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{key}={value}: must be {'>= 0' if allow_zero else '> 0'}")
+def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every leaf that is not an interpolation (those are checked where they point)."""
+    if isinstance(node, DictConfig):
+        items: Any = ((str(k), k) for k in node)
+    elif isinstance(node, ListConfig):
+        items = ((f"[{i}]", i) for i in range(len(node)))
+    else:
+        return
+    for label, k in items:
+        if OmegaConf.is_interpolation(node, k) or OmegaConf.is_missing(node, k):
+            continue
+        child = node[k]
+        key = f"{prefix}{label}" if label.startswith("[") or not prefix else f"{prefix}.{label}"
+        if isinstance(child, DictConfig | ListConfig):
+            yield from _leaves(child, key)
+        else:
+            yield key, child
 
 
-def objective_hyperparameters(cfg: DictConfig, spec: ObjectiveSpec) -> dict[str, float]:
-    """The objective's hyperparameters from the root keys; a root key it does not use is an error."""
+def check_finite(cfg: DictConfig, c: Checks) -> None:
+    """Every number in the config is finite (NaN compares false with every bound, so ranges alone miss it)."""
+    for key, value in _leaves(cfg):
+        if key.startswith("hydra"):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            c.fail(f"{key}={value}: must be a finite number")
+
+
+def objective_hyperparameters(cfg: DictConfig, spec: Any, c: Checks | None = None) -> dict[str, float]:
+    """The objective's hyperparameters from the root keys; a root key it does not use is an error.
+
+    Errors go to ``c``; without one, they are raised at once (as ConfigError).
+    """
+    from redi.objectives import ObjectiveConfigError, root_hyperparameters
+
+    if c is None:
+        own = Checks(cfg)
+        values = objective_hyperparameters(cfg, spec, own)
+        if own.errors:
+            raise ConfigError(own.errors)
+        return values
+
     unused = [k for k in root_hyperparameters() if cfg.get(k) is not None and k not in spec.hyperparameters]
     if unused:
         given = ", ".join(f"{k}={cfg.get(k)}" for k in unused)
         uses = ", ".join(spec.hyperparameters) or f"none of {'/'.join(root_hyperparameters())}"
-        raise ConfigError(
+        c.fail(
             f"{given}: objective {spec.name!r} does not use {'this key' if len(unused) == 1 else 'these keys'} "
             f"(it uses {uses}); remove the override"
         )
     values = {k: cfg.get(k) for k in spec.hyperparameters}
-    try:
-        spec.validate(**values)
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
-    return {k: float(v) for k, v in values.items()}
+    bad = [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+    if not bad:  # non-finite values are reported by check_finite
+        c.guard(lambda: spec.validate(**values), ObjectiveConfigError)
+    choice = _choice_of(cfg, "objective")
+    if choice == "symmetric" and values.get("alpha") != 1.0:
+        c.fail(
+            f"alpha={values.get('alpha')}: objective=symmetric is REDI with alpha = 1; for another alpha use "
+            f"objective=redi alpha={values.get('alpha')}"
+        )
+    return {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
 
 
-def validate(cfg: DictConfig) -> tuple[ObjectiveSpec, dict[str, float]]:
-    """Check the whole config; returns the objective and its hyperparameters."""
+def _choice_of(cfg: DictConfig, group: str) -> str | None:
+    """Which option of ``group`` was chosen (from Hydra's runtime choices, when Hydra composed the config)."""
+    if "hydra" in cfg and cfg.hydra.get("runtime") is not None:
+        return cfg.hydra.runtime.choices.get(group)
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return HydraConfig.get().runtime.choices.get(group)
+    return None
+
+
+def check_root(cfg: DictConfig, c: Checks) -> None:
+    c.number("lr", low=0, low_open=True)
+    c.number("seed", low=0, integer=True)
+    c.choice("mode", ("train", "eval", "stage1"))
+
+
+def check_logger(c: Checks) -> None:
+    c.choice("wandb_mode", ("online", "offline", "disabled"), optional=True)
+    env = os.environ.get("WANDB_MODE")
+    if c.get("wandb_mode") is None and env not in (None, "", "online", "offline", "disabled", "dryrun"):
+        c.fail(f"WANDB_MODE={env!r} (environment): expected online, offline or disabled")
+
+
+def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
+    """Check the whole config; returns the objective spec and its hyperparameters, or raises ConfigError."""
+    from redi.data.checks import check_data
+    from redi.eval.checks import check_eval
+    from redi.loop.checks import check_stage1, check_trainer
+    from redi.model_source import check_model
+    from redi.objectives import ObjectiveConfigError, get_objective
+    from redi.sweeps.checks import check_launcher
+
+    root = Checks(cfg)
+    check_finite(cfg, root)
+    spec, hyper = None, {}
     try:
         spec = get_objective(cfg.objective.name)
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
-    hyper = objective_hyperparameters(cfg, spec)
-    _positive("lr", cfg.lr)
-    _choice("mode", cfg.mode, ("train", "eval", "stage1"))
-
-    m = cfg.model
-    if m.base is not None:
-        resolve_source(m.base, "model.base")
-    if (spec.needs_pairs or cfg.mode == "eval") and m.init_from != "stage1" and cfg.mode != "stage1":
-        resolve_source(m.init_from, "model.init_from")
-    if m.base is None and m.init_from == "stage1" and m.chat_template == "model":
-        raise ConfigError(
+    except ObjectiveConfigError as e:
+        root.fail(str(e))
+    if spec is not None:
+        hyper = objective_hyperparameters(cfg, spec, root)
+    check_root(cfg, root)
+    wants_init = (spec is None or spec.needs_pairs or cfg.mode == "eval") and cfg.mode != "stage1"
+    check_model(root.sub("model"), wants_init=wants_init, max_length=cfg.data.get("max_length"))
+    if cfg.model.base is None and cfg.model.init_from == "stage1" and cfg.model.chat_template == "model":
+        root.fail(
             "model.chat_template='model': the tiny model's trained tokenizer has no template of its own"
         )
-    _choice("model.dtype", m.dtype, ("float32", "bfloat16", "float16"))
-    _choice("model.attn_implementation", m.attn_implementation, ("sdpa", "eager", "flash_attention_2"))
-    if m.attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-        raise ConfigError(
-            "model.attn_implementation=flash_attention_2 but the flash_attn package is not installed"
-        )
-
-    d = cfg.data
-    _choice("data.source", d.source, ("synthetic", "hub", "local"))
-    if d.source == "local":
-        if not d.path:
-            raise ConfigError("data.path: required when data.source=local")
-        if not Path(d.path).exists():
-            raise ConfigError(f"data.path={d.path!r}: file does not exist")
-    if d.source == "hub" and not d.hub_id:
-        raise ConfigError("data.hub_id: required when data.source=hub")
-    _choice("data.truncation", d.truncation, ("keep_end", "keep_start", "drop"))
-    _choice("data.batching", d.batching, ("grouped", "random", "token_budget"))
-    if d.batching == "token_budget" and not d.max_tokens_per_batch:
-        raise ConfigError("data.max_tokens_per_batch: required when data.batching=token_budget")
-    _choice("data.builder.verifiers", d.builder.verifiers, ("both", "math_verify", "llama"))
-    _positive("data.max_length", d.max_length)
-
-    t = cfg.trainer
-    _positive("trainer.micro_batch_size", t.micro_batch_size)
-    _positive("trainer.grad_accum_steps", t.grad_accum_steps)
-    _positive("trainer.epochs", t.epochs)
-    _positive("trainer.save_every", t.save_every)
-    _positive("trainer.log_every", t.log_every)
-    if not 0 <= t.warmup_ratio <= 1:
-        raise ConfigError(f"trainer.warmup_ratio={t.warmup_ratio}: must be in [0, 1]")
-    _choice("trainer.precision", t.precision, ("fp32", "bf16"))
-    _choice("trainer.device", t.device, ("auto", "cpu", "cuda"))
-    _choice("trainer.distributed", t.distributed, ("auto", "ddp", "fsdp"))
-    try:
-        validate_collapse_config(t.collapse)
-    except ValueError as err:
-        raise ConfigError(str(err)) from err
-
-    e = cfg.eval
-    _choice("eval.engine", e.engine, ("hf", "vllm"))
-    if e.engine == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise ConfigError(
-            "eval.engine=vllm but vLLM is not installed: pip install 'redi[vllm]' (needs a GPU)"
-        )
-    _positive("eval.num_samples", e.num_samples)
-    if not 0 < e.top_p <= 1:
-        raise ConfigError(f"eval.top_p={e.top_p}: must be in (0, 1]")
-    _positive("eval.temperature", e.temperature, allow_zero=True)
-    _positive("eval.max_new_tokens", e.max_new_tokens)
-    _complete_benchmarks(e)
-    for name, bench in (e.benchmarks or {}).items():
-        _choice(f"eval.benchmarks.{name}.source", bench.source, ("local", "hub", "synthetic"))
-        if bench.source == "local":
-            if not bench.path:
-                raise ConfigError(f"eval.benchmarks.{name}.path: required when source=local")
-            if not Path(bench.path).exists():
-                raise ConfigError(f"eval.benchmarks.{name}.path={bench.path!r}: file does not exist")
-        if bench.source == "synthetic" and d.source != "synthetic":
-            raise ConfigError(f"eval.benchmarks.{name}.source=synthetic needs data.source=synthetic")
-
-    _check_benchmark_files(e, d)
-
-    if cfg.logger.wandb_mode is not None:
-        _choice("logger.wandb_mode", cfg.logger.wandb_mode, ("online", "offline", "disabled"))
+    check_data(root.sub("data"))
+    check_trainer(root.sub("trainer"))
+    check_stage1(root.sub("stage1"))
+    root.guard(lambda: _complete_benchmarks(cfg.eval), ConfigError)
+    check_eval(root.sub("eval"), data_source=cfg.data.source)
+    check_logger(root.sub("logger"))
+    check_launcher(root)
+    if not root.errors:  # reads the local benchmark files: only once the settings themselves are right
+        root.guard(lambda: _check_benchmark_files(cfg.eval, cfg.data), ConfigError)
+    if root.errors:
+        raise ConfigError(list(dict.fromkeys(root.errors)))  # one line per problem, in the order found
     return spec, hyper
 
 
@@ -140,7 +244,7 @@ def _complete_benchmarks(e: DictConfig) -> None:
             for name in list(e.benchmarks or {}):
                 e.benchmarks[name] = benchmark_config(name, e.benchmarks[name])
     except BenchmarkError as err:
-        raise ConfigError(str(err)) from err
+        raise ConfigError([str(err)]) from err
 
 
 def _check_benchmark_files(e: DictConfig, d: DictConfig) -> None:
@@ -150,7 +254,7 @@ def _check_benchmark_files(e: DictConfig, d: DictConfig) -> None:
     try:
         check_benchmarks(e.benchmarks, synthetic=d.synthetic)
     except BenchmarkError as err:
-        raise ConfigError(str(err)) from err
+        raise ConfigError([str(err)]) from err
 
 
 def to_container(cfg: DictConfig) -> dict:

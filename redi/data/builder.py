@@ -15,16 +15,10 @@ The prompt length is that of ``prompt_template.format(problem=...)`` (the user t
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
-import functools
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +28,8 @@ import datasets
 import numpy as np
 
 from redi.data.decontaminate import NgramIndex
-from redi.data.openr1 import DataError, load_traces
+from redi.data.openr1 import DataError, load_traces, origin_of
+from redi.infra.cache import building, content_key, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -109,21 +104,6 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _file_sha256(path: Path) -> str:
-    """The file's hash, computed once per process for a given size and mtime (a run keys several caches by it)."""
-    stat = path.stat()
-    return _sha256_of(path.resolve(), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=16)
-def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _code_hash(names: tuple[str, ...]) -> str:
     here = Path(__file__).parent
     h = hashlib.sha256()
@@ -145,7 +125,7 @@ def source_fingerprint(cfg: Any) -> dict[str, Any]:
         path = Path(str(cfg.path)).expanduser()
         if not path.is_file():
             raise DataError(f"data.path: no such file {str(path)!r}")
-        return {"path": str(path.resolve()), "sha256": _file_sha256(path)}
+        return {"path": str(path.resolve()), "sha256": file_sha256(path)}
     if cfg.source == "hub":
         return {
             "hub_id": cfg.hub_id,
@@ -173,8 +153,7 @@ def cache_key(
         "contamination": decon,
         "code": _code_hash(_CODE_FILES),
     }
-    blob = json.dumps(inputs, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20], inputs
+    return content_key(inputs), inputs
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -352,15 +331,40 @@ def format_funnel(funnel: dict[str, int]) -> str:
     return "\n".join(f"  {k:<{width}}  {v:>10,d}" for k, v in funnel.items())
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+def empty_step(funnel: dict[str, int], table: str) -> str:
+    """The first funnel step at which ``table`` ("sft" or "pairs") had no rows left, e.g. "sft_prompt_fits"."""
+    own = ("sft_has_correct", "sft_prompt_fits", "sft_response_fits")
+    if table != "sft":
+        own = ("pairs_has_both", "pairs_prompt_fits", "pairs_responses_fit")
+    for step in ("rows_loaded", "rows_max_rows", "rows_valid", "rows_source", "rows_decontaminated", *own):
+        if funnel.get(step) == 0:
+            return step
+    return "sft_rows" if table == "sft" else "pair_rows"
+
+
+_STEP_HINTS = {
+    "rows_loaded": "the source has no rows",
+    "rows_max_rows": "data.builder.max_rows",
+    "rows_valid": "data.builder.require_valid (no row has problem_is_valid == yes)",
+    "rows_source": "data.builder.drop_sources",
+    "rows_decontaminated": "data.builder.decontaminate (every problem shares an n-gram with a benchmark)",
+    "sft_has_correct": "data.builder.verifiers / null_verdict (no trace counts as correct)",
+    "pairs_has_both": "data.builder.verifiers / null_verdict (no problem has a correct and an incorrect trace)",
+    "sft_prompt_fits": "data.builder.max_prompt_tokens",
+    "pairs_prompt_fits": "data.builder.max_prompt_tokens",
+    "sft_response_fits": "data.builder.max_response_tokens",
+    "pairs_responses_fit": "data.builder.max_response_tokens",
+}
+
+
+def empty_message(funnel: dict[str, int], table: str, origin: str) -> str:
+    """Why the build of ``table`` kept no rows: the funnel step that removed the last ones and the key behind it."""
+    step = empty_step(funnel, table)
+    what = "SFT rows" if table == "sft" else "preference pairs"
+    return (
+        f"{origin}: the data build kept no {what}: funnel step {step!r} removed every remaining row "
+        f"({_STEP_HINTS.get(step, 'see the funnel')}); funnel: {funnel}"
+    )
 
 
 def _load_cached(target: Path, key: str) -> BuiltData:
@@ -395,25 +399,20 @@ def build_training_data(
             "build_training_data: tokenizer_key is required with count_tokens (it keys the cache)"
         )
     key, inputs = cache_key(cfg, tokenizer_key if count_tokens is not None else None, contamination_texts)
-    root = Path(cache_dir) / "data"
-    target = root / key
-    with _locked(root / f"{key}.lock"):
-        if (target / "funnel.json").is_file():
+    target = Path(cache_dir) / "data" / key
+    with building(target, f"the data build {key}") as work:
+        if work is None:
             built = _load_cached(target, key)
             log.info("data: cached build %s\n%s", target, format_funnel(built.funnel))
             return built
         from redi.data.trl_builder import build_any  # Open-R1 traces or TRL rows (redi.data.formats)
 
         built = build_any(cfg, count_tokens, contamination_texts, load_traces=load_traces)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
-        try:
-            built.sft.save_to_disk(str(tmp / "sft"))
-            built.pairs.save_to_disk(str(tmp / "pairs"))
-            (tmp / "inputs.json").write_text(json.dumps(inputs, indent=2, sort_keys=True, default=str))
-            (tmp / "funnel.json").write_text(json.dumps(built.funnel, indent=2))
-            os.rename(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        if built.funnel.get("sft_rows", 1) == 0 and built.funnel.get("pair_rows", 1) == 0:
+            raise DataError(empty_message(built.funnel, "sft", origin_of(cfg)))
+        built.sft.save_to_disk(str(work / "sft"))
+        built.pairs.save_to_disk(str(work / "pairs"))
+        (work / "inputs.json").write_text(json.dumps(inputs, indent=2, sort_keys=True, default=str))
+        (work / "funnel.json").write_text(json.dumps(built.funnel, indent=2))
     log.info("data: built %s from %s\n%s", target, cfg.source, format_funnel(built.funnel))
     return _load_cached(target, key)

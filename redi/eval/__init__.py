@@ -1,10 +1,25 @@
 """Evaluation: benchmarks, generation engines, metrics, and the entry points in ``redi.eval.evaluate``.
 
 ``redi.eval.evaluate`` stays the module (the function is ``redi.eval.evaluate.evaluate``), so nothing here
-re-exports a name that would shadow a submodule.
+re-exports a name that would shadow a submodule. The re-exports load on first use, so the config checks
+(``redi.eval.checks``) import without torch or Math-Verify.
 """
 
-from redi.eval.benchmarks import Problem, load_benchmark
-from redi.eval.engines import Generation, make_engine
+from __future__ import annotations
 
-__all__ = ["Generation", "Problem", "load_benchmark", "make_engine"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Problem": "redi.eval.benchmarks",
+    "load_benchmark": "redi.eval.benchmarks",
+    "Generation": "redi.eval.engines",
+    "make_engine": "redi.eval.engines",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'redi.eval' has no attribute {name!r}")

@@ -193,7 +193,7 @@ def test_cache_is_reused_and_keyed_by_inputs(tmp_path, monkeypatch):
     assert (
         other_cfg.funnel["sft_rows"] == 14 and other_cfg.funnel["pair_rows"] == 10
     )  # 11 words: p12/p13 still out
-    assert not list((tmp_path / "data").glob(".tmp-*"))
+    assert not list((tmp_path / "data").glob(".*"))
 
 
 def test_a_changed_source_file_changes_the_key(tmp_path):
@@ -235,3 +235,17 @@ def test_concurrent_builders_build_once(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert log.read_text().count("built") == 1
     assert len([d for d in (tmp_path / "data").iterdir() if d.is_dir()]) == 1
+
+
+@pytest.mark.parametrize(
+    ("builder", "step"),
+    [
+        ({"max_prompt_tokens": 1}, "sft_prompt_fits"),
+        ({"drop_sources": ["amc_aime", "cn_k12", "olympiads"]}, "rows_source"),  # every source of the fixture
+    ],
+)
+def test_a_build_that_keeps_no_rows_names_the_step_and_leaves_no_entry(tmp_path, builder, step):
+    with pytest.raises(DataError, match=f"funnel step '{step}' removed every remaining row") as err:
+        build_training_data(hand_cfg(**builder), words, BENCHMARK, tmp_path, tokenizer_key="words")
+    assert str(FIXTURE) in str(err.value)
+    assert [p.name for p in (tmp_path / "data").iterdir() if not p.name.endswith(".lock")] == []

@@ -1,0 +1,68 @@
+"""Checks of the eval block, its benchmarks and the grader, run by redi.validate before any import.
+
+Kept free of torch, vLLM and Math-Verify: a typo in eval.* must fail before stage 1 trains, not after.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redi.validate import Checks
+
+
+def check_grader(c: Checks) -> None:
+    c.number("timeout_s", low=0, low_open=True)
+    c.number("workers", low=1, integer=True)
+    c.choice("extraction", ("boxed", "latex_expr"))
+    c.number("float_rounding", low=0, integer=True)
+    c.number("numeric_precision", low=1, integer=True)
+    c.choice("gold_format", ("answer", "text"))
+    c.number("max_answer_chars", low=1, integer=True, optional=True, hint="null for no cap")
+    c.choice("start_method", ("forkserver", "spawn", "fork"))
+
+
+def check_benchmark(c: Checks, data_source: str) -> None:
+    source = c.get("source")
+    c.choice("source", ("local", "hub", "synthetic"))
+    if source == "local":
+        path = c.get("path")
+        if not path:
+            c.fail(f"{c.key('path')}: required when {c.key('source')}=local")
+        elif not Path(str(path)).expanduser().is_file():
+            c.error("path", "no such file" + (" (a directory)" if Path(str(path)).is_dir() else ""))
+    if source == "hub" and not c.get("hub_id"):
+        c.fail(f"{c.key('hub_id')}: required when {c.key('source')}=hub")
+    if source == "synthetic" and data_source != "synthetic":
+        c.fail(f"{c.key('source')}=synthetic needs data.source=synthetic (got data.source={data_source!r})")
+    c.number("limit", low=1, integer=True, optional=True)
+
+
+def check_eval(c: Checks, data_source: str) -> None:
+    """The eval block: engine, sampling, schedule, pass@k, each benchmark and the grader."""
+    c.choice("engine", ("hf", "vllm"))
+    if c.get("engine") == "vllm" and importlib.util.find_spec("vllm") is None:
+        c.fail("eval.engine=vllm but vLLM is not installed: pip install 'redi[vllm]' (needs a GPU)")
+    c.number("num_samples", low=1, integer=True)
+    c.number("temperature", low=0)
+    c.number("top_p", low=0, high=1, low_open=True)
+    c.number("max_new_tokens", low=1, integer=True)
+    c.number("batch_size", low=1, integer=True)
+    c.number("every_n_steps", low=0, integer=True, hint="0 = no evaluation during training")
+    c.number("vllm_gpu_memory_utilization", low=0, high=1, low_open=True)
+    c.number("vllm_tensor_parallel_size", low=1, integer=True)
+    samples = c.get("num_samples")
+    for i, k in enumerate(c.get("pass_at_k") or []):
+        if not isinstance(k, int) or k < 1 or (isinstance(samples, int) and k > samples):
+            c.fail(
+                f"{c.key('pass_at_k')}[{i}]={k!r}: must be a whole number in [1, eval.num_samples={samples}]"
+            )
+    try:
+        c.get("prompt_template").format(problem="x")
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
+        c.error("prompt_template", f"must use only {{problem}} ({type(e).__name__}: {e})")
+    for name in c.get("benchmarks") or {}:
+        check_benchmark(c.sub("benchmarks").sub(name), data_source)
+    check_grader(c.sub("grader"))
