@@ -28,7 +28,7 @@ import datasets
 import numpy as np
 
 from redi.data.decontaminate import NgramIndex
-from redi.data.openr1 import DataError, load_traces, origin_of
+from redi.data.openr1 import DataError, check_local_file, load_traces, origin_of
 from redi.infra.cache import building, content_key, file_sha256
 
 log = logging.getLogger(__name__)
@@ -398,6 +398,8 @@ def build_training_data(
         raise ValueError(
             "build_training_data: tokenizer_key is required with count_tokens (it keys the cache)"
         )
+    if cfg.source == "local" and cfg.path and Path(str(cfg.path)).expanduser().exists():
+        check_local_file(cfg)  # before format detection or Arrow reads it
     key, inputs = cache_key(cfg, tokenizer_key if count_tokens is not None else None, contamination_texts)
     target = Path(cache_dir) / "data" / key
     with building(target, f"the data build {key}") as work:

@@ -73,3 +73,100 @@ def check_data(c: Checks) -> None:
     check_builder(c.sub("builder"))
     if c.get("source") == "synthetic":
         check_teacher(c.sub("synthetic"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the local data file itself, scanned before any parser (Arrow, the tokenizer trainer) sees it
+
+
+class DataFileError(ValueError):
+    """A local data file that cannot be used; the message names the file, line and field."""
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def scan_local_file(path: Path, *, max_file_mb: float, max_row_mb: float, answer_key: str = "answer") -> None:
+    """Refuse an empty, oversized or malformed local data file, naming the file, line and field.
+
+    JSON lines are read one at a time in bounded pieces, so a single huge line is refused before it is held
+    in memory whole: a row larger than ``data.max_row_mb`` or a file larger than ``data.max_file_mb`` is an
+    error that says the limit and how to raise it. Each line must be UTF-8 and a JSON object whose
+    ``answer_key`` is not null.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataFileError(
+            f"data.path={str(path)!r}: is a directory; give one .jsonl, .json or .parquet file"
+        )
+    size = path.stat().st_size
+    if size > max_file_mb * 2**20:
+        raise DataFileError(
+            f"{path}: {_mb(size)}, more than data.max_file_mb={max_file_mb:g}; raise data.max_file_mb "
+            "if the file is meant to be this big"
+        )
+    if path.suffix.lower() == ".parquet":
+        if size == 0:
+            raise DataFileError(f"{path}: the file is empty (0 bytes)")
+        return
+    _scan_json_lines(path, max_row_mb, answer_key)
+
+
+def _scan_json_lines(path: Path, max_row_mb: float, answer_key: str) -> None:
+    import json
+
+    limit = int(max_row_mb * 2**20)
+    rows = 0
+    array = False
+    with open(path, "rb") as f:
+        lineno = 0
+        while True:
+            line = f.readline(limit + 1)
+            if not line:
+                break
+            lineno += 1
+            if len(line) > limit and not line.endswith(b"\n"):
+                raise DataFileError(
+                    f"{path}: line {lineno} is longer than data.max_row_mb={max_row_mb:g} "
+                    f"({_mb(limit)}); one row that large would exhaust memory in tokenisation. Raise "
+                    f"data.max_row_mb if rows are meant to be this long"
+                )
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataFileError(
+                    f"{path}: line {lineno}, byte {e.start + 1}: not UTF-8 ({line[e.start : e.start + 4]!r}); "
+                    "save the file as UTF-8"
+                ) from None
+            if not text.strip():
+                continue
+            if rows == 0 and text.lstrip().startswith("["):
+                array = True  # a JSON array: parsed by the loader, which names the row
+            if array:
+                rows += 1
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise DataFileError(
+                    f"{path}: line {lineno}, column {e.colno}: not valid JSON ({e.msg})"
+                ) from None
+            if not isinstance(row, dict):
+                raise DataFileError(
+                    f"{path}: line {lineno}: expected a JSON object, got {type(row).__name__}"
+                )
+            if answer_key in row and row[answer_key] is None:
+                raise DataFileError(
+                    f"{path}: line {lineno}, field {answer_key!r}: null (every row needs an answer)"
+                )
+            rows += 1
+    if rows == 0:
+        raise DataFileError(
+            f"{path}: the file is empty ({size_text(path)}): expected JSON objects, one per line, or a JSON array"
+        )
+
+
+def size_text(path: Path) -> str:
+    n = Path(path).stat().st_size
+    return f"{n} bytes" if n < 2**20 else _mb(n)

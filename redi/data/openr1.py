@@ -275,6 +275,22 @@ def _synthetic_traces(settings: str) -> datasets.Dataset:
     return datasets.Dataset.from_list(generate_teacher_rows(SyntheticTeacherConfig(**json.loads(settings))))
 
 
+def check_local_file(cfg: DataConfig) -> None:
+    """Scan data.path before any parser reads it (size limits, UTF-8, JSON per line, null answers)."""
+    from redi.data.checks import DataFileError, scan_local_file
+
+    answer_key = next((src for src, dst in (cfg.column_map or {}).items() if dst == "answer"), "answer")
+    try:
+        scan_local_file(
+            Path(str(cfg.path)).expanduser(),
+            max_file_mb=float(getattr(cfg, "max_file_mb", 4096.0)),
+            max_row_mb=float(getattr(cfg, "max_row_mb", 4.0)),
+            answer_key=answer_key,
+        )
+    except DataFileError as e:
+        raise DataError(str(e)) from None
+
+
 def load_traces(cfg: DataConfig) -> datasets.Dataset:
     """Load teacher traces in the Open-R1 schema from ``cfg.source`` and check every row.
 
@@ -288,6 +304,8 @@ def load_traces(cfg: DataConfig) -> datasets.Dataset:
     elif cfg.source == "local":
         if not cfg.path:
             raise DataError("data.path: required when data.source=local")
+        if Path(str(cfg.path)).expanduser().exists():
+            check_local_file(cfg)
         ds = _load_local(cfg.path, cfg.column_map, required)
     elif cfg.source == "synthetic":
         ds = _synthetic_traces(json.dumps(_plain_config(cfg.synthetic), sort_keys=True))

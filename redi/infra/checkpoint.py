@@ -209,6 +209,17 @@ def _step_dirs(directory: Path) -> list[int]:
     return steps
 
 
+def resume_step(directory: Path) -> int:
+    """The step a run in this checkpoint directory resumes from (-1: no intact checkpoint, start over)."""
+    previous = log.disabled
+    log.disabled = True  # latest_checkpoint warns again when the loop resumes: one warning per fault
+    try:
+        chosen = latest_checkpoint(directory)
+    finally:
+        log.disabled = previous
+    return int(chosen.name.split("_")[1]) if chosen is not None else -1
+
+
 def latest_checkpoint(directory: Path) -> Path | None:
     """The newest intact checkpoint directory, or None; damaged newer ones are named in one warning.
 

@@ -158,6 +158,20 @@ class Tracker:
         self.wandb_run = None
         self.mode = "disabled"
         self.warnings: list[str] = []
+        if enabled:
+            self.rewind()
+
+    def rewind(self) -> None:
+        """Cut metrics.jsonl back to the step of the checkpoint this run will resume from (none: empty it).
+
+        A run (re)starting here logs every later step again, so after any kill (before the first checkpoint,
+        during a checkpoint write, after a damaged checkpoint was skipped) the file equals an uninterrupted run's.
+        """
+        if not self.metrics.path.exists():
+            return
+        from redi.infra.checkpoint import resume_step
+
+        self.metrics.truncate_after(resume_step(self.run_dir / "checkpoints"))
 
     def start_wandb(
         self,
