@@ -9,6 +9,7 @@ In a multirun a failed member is recorded (status.json "failed") and the sweep g
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -38,40 +39,45 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
     t0 = time.perf_counter()
     import torch
 
-    from redi.infra.distributed import setup, teardown
+    from redi.infra.distributed import launch_rank, setup, teardown
+    from redi.infra.lock import RunLock
     from redi.infra.session import Session
     from redi.infra.status import Status
     from redi.stages import evaluation, stage1, training
     from redi.stages.inputs import wants_stage1_model
     from redi.stages.result import RunResult
 
-    status = Status(run_dir)
-    if status.finished:
-        log.info(
-            "%s already ended %r at step %s: not running it again",
-            run_dir,
-            status.state,
-            status.data.get("step"),
-        )
-        return RunResult.recorded(status, run_dir, skipped=True)
-    env = setup(cfg.trainer.device)
-    try:
-        if cfg.trainer.threads:
-            torch.set_num_threads(cfg.trainer.threads)
-        with Session.open(run_dir, env, objective=spec.name, hyperparameters=hyper) as session:
-            if cfg.mode == "stage1":
-                result = stage1.run(cfg, session)
-            else:
-                needs_stage1 = wants_stage1_model(cfg, spec) and cfg.model.init_from == "stage1"
-                start = stage1.ensure(cfg, env) if needs_stage1 else None  # through the cache
-                if cfg.mode == "eval":
-                    result = evaluation.run(cfg, spec, session, start)
+    # one process owns the run directory (redi.infra.lock) from before it reads status.json to the end
+    with contextlib.ExitStack() as held:
+        if launch_rank() == 0:
+            held.enter_context(RunLock(run_dir, wait=cfg.trainer.wait_for_lock))
+        status = Status(run_dir)
+        if status.finished:
+            log.info(
+                "%s already ended %r at step %s: not running it again",
+                run_dir,
+                status.state,
+                status.data.get("step"),
+            )
+            return RunResult.recorded(status, run_dir, skipped=True)
+        env = setup(cfg.trainer.device)
+        try:
+            if cfg.trainer.threads:
+                torch.set_num_threads(cfg.trainer.threads)
+            with Session.open(run_dir, env, objective=spec.name, hyperparameters=hyper) as session:
+                if cfg.mode == "stage1":
+                    result = stage1.run(cfg, session)
                 else:
-                    result = training.run(cfg, spec, hyper, session, start)
-        result.seconds = time.perf_counter() - t0
-        return result
-    finally:
-        teardown(env)
+                    needs_stage1 = wants_stage1_model(cfg, spec) and cfg.model.init_from == "stage1"
+                    start = stage1.ensure(cfg, env) if needs_stage1 else None  # through the cache
+                    if cfg.mode == "eval":
+                        result = evaluation.run(cfg, spec, session, start)
+                    else:
+                        result = training.run(cfg, spec, hyper, session, start)
+            result.seconds = time.perf_counter() - t0
+            return result
+        finally:
+            teardown(env)
 
 
 def format_summary(result, cfg: DictConfig) -> str:
@@ -143,13 +149,26 @@ def main(cfg: DictConfig) -> dict | None:
 
         transformers.utils.logging.disable_progress_bar()
         datasets.disable_progress_bars()
+    from redi.infra.lock import RunLockedError
+    from redi.infra.session import Interrupted
+
     try:
         result = run(cfg, run_dir, spec, hyper)
+    except RunLockedError as e:  # the directory is another process's: touch nothing in it
+        print(f"redi: error: {e}", file=sys.stderr, flush=True)
+        if multirun:
+            return {"state": "failed", "run_dir": str(run_dir), "reason": str(e)}
+        sys.exit(e.exit_code)
     except user_errors as e:
         if multirun:
             return _failed(run_dir, e)
         print(f"redi: error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except Interrupted as e:  # a termination signal: checkpointed, status "interrupted", resumable
+        print(f"redi: interrupted ({e}); run the same command again to resume", file=sys.stderr, flush=True)
+        if multirun:
+            return {"state": "interrupted", "run_dir": str(run_dir), "reason": str(e)}
+        sys.exit(1)
     except Exception as e:
         if not multirun:
             raise

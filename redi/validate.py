@@ -16,7 +16,6 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 
-
 class ConfigError(ValueError):
     """A configuration that cannot run; names every offending key and value (``errors``: one line each)."""
 
