@@ -43,6 +43,11 @@ def resolve_source(value: str, key: str) -> ModelSource:
     path = Path(os.path.expanduser(value))
     looks_local = value.startswith((".", "/", "~")) or path.exists() or not _HUB_ID.match(value)
     if not looks_local:
+        from redi.infra.hub import hub_problem
+
+        problem = hub_problem(value, key)  # cached, or the hub answers in seconds: else one clear line, now
+        if problem:
+            raise ModelSourceError(problem)
         return ModelSource("hub", value)
     if not path.exists():
         raise ModelSourceError(

@@ -18,15 +18,16 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from redi.config import register_configs
+from redi.infra.run_names import open_run_directory, register_resolver
 from redi.validate import ConfigError, validate
 
 log = logging.getLogger("redi")
 
 register_configs()
-OmegaConf.register_new_resolver("redi_dirname", lambda s: s or "default", replace=True)
+register_resolver()  # redi_run_name: the run directory's short name (conf/config.yaml)
 
 
 def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | None = None):
@@ -133,8 +134,11 @@ def main(cfg: DictConfig) -> dict | None:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     try:
-        spec, hyper = validate(cfg)  # before anything heavy is imported
-    except ConfigError as e:
+        # before anything heavy is imported; a rejected config leaves no run directory, an accepted one is indexed
+        spec, hyper = open_run_directory(
+            run_dir, Path(cfg.paths.runs_dir), list(hc.overrides.task), lambda: validate(cfg), (ValueError,)
+        )
+    except ValueError as e:  # ConfigError, or a model source that cannot be used (ModelSourceError)
         if multirun:
             return _failed(run_dir, e)
         print(f"redi: error: {e}", file=sys.stderr, flush=True)

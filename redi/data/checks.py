@@ -56,6 +56,12 @@ def check_data(c: Checks) -> None:
         check_local_path(c)
     if c.get("source") == "hub" and not c.get("hub_id"):
         c.fail(f"{c.key('hub_id')}: required when {c.key('source')}=hub")
+    elif c.get("source") == "hub":  # cached or reachable in seconds (redi.infra.hub), else one line
+        from redi.infra.hub import hub_problem
+
+        problem = hub_problem(str(c.get("hub_id")), c.key("hub_id"), "dataset", c.get("hub_revision"))
+        if problem:
+            c.fail(problem)
     c.number("max_length", low=1, integer=True)
     c.choice("truncation", ("keep_end", "keep_start", "drop"))
     c.choice("batching", ("grouped", "random", "token_budget"))

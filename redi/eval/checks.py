@@ -35,6 +35,12 @@ def check_benchmark(c: Checks, data_source: str) -> None:
             c.error("path", "no such file" + (" (a directory)" if Path(str(path)).is_dir() else ""))
     if source == "hub" and not c.get("hub_id"):
         c.fail(f"{c.key('hub_id')}: required when {c.key('source')}=hub")
+    elif source == "hub":  # cached or reachable in seconds (redi.infra.hub), else one line
+        from redi.infra.hub import hub_problem
+
+        problem = hub_problem(str(c.get("hub_id")), c.key("hub_id"), "dataset")
+        if problem:
+            c.fail(problem)
     if source == "synthetic" and data_source != "synthetic":
         c.fail(f"{c.key('source')}=synthetic needs data.source=synthetic (got data.source={data_source!r})")
     c.number("limit", low=1, integer=True, optional=True)
