@@ -89,9 +89,18 @@ def test_bad_configs_name_the_key(overrides, message):
         validate(make(*overrides))
 
 
-def test_hub_id_is_not_checked_locally():
-    cfg = make("model.init_from=Qwen/Qwen2.5-Math-1.5B")
-    validate(cfg)  # a hub id is resolved at load time, not as a path
+def test_a_hub_id_in_the_local_cache_validates_offline(tmp_path, monkeypatch):
+    snapshot = tmp_path / "models--Qwen--Qwen2.5-Math-1.5B" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "models--Qwen--Qwen2.5-Math-1.5B" / "refs").mkdir()
+    (tmp_path / "models--Qwen--Qwen2.5-Math-1.5B" / "refs" / "main").write_text("abc")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    validate(make("model.init_from=Qwen/Qwen2.5-Math-1.5B"))  # cached: used as is, no network needed
+    with pytest.raises(
+        ValueError, match=r"model.init_from='Qwen/Other': HF_HUB_OFFLINE=1 and it is not in the local cache"
+    ):
+        validate(make("model.init_from=Qwen/Other"))
 
 
 def test_run_dir_is_named_by_the_overrides():

@@ -46,9 +46,17 @@ def comparable(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
 
 
+def named_dir(cwd: Path, *overrides: str, kind: str = "single") -> Path:
+    """The run directory redi names for ``overrides`` (runs/single/<objective>_<tokens>_h<hash>)."""
+    from redi.infra.run_names import run_name
+
+    groups = ["model", "data", "trainer", "eval", "logger", "experiment", "sweep"]
+    return cwd / "runs" / kind / run_name("redi", list(overrides), groups)
+
+
 def test_single_run_writes_the_run_directory(tmp_path):
-    run_dir = tmp_path / "run"
-    proc = redi_run(*SMOKE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    run_dir = named_dir(tmp_path, *SMOKE)
+    proc = redi_run(*SMOKE, cwd=tmp_path)  # off a terminal (captured): progress comes as log lines
     assert "status: completed" in proc.stdout
     assert f"run directory: {run_dir}" in proc.stdout
     status = json.loads((run_dir / "status.json").read_text())
@@ -78,19 +86,33 @@ def test_single_run_writes_the_run_directory(tmp_path):
     assert (run_dir / "model" / "config.json").exists() and (run_dir / "model" / "tokenizer.json").exists()
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     # a finished run is not run again
-    again = redi_run(*SMOKE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    again = redi_run(*reversed(SMOKE), cwd=tmp_path)  # the same overrides in another order: the same run
     assert "already finished earlier" in again.stdout
     assert metrics(run_dir) == rows
+    # the index maps the short name to the overrides; progress lines for training, its phases and evaluation
+    index = (tmp_path / "runs" / "index.tsv").read_text().splitlines()
+    assert index[1].split("\t")[:3] == [run_dir.name, f"single/{run_dir.name}", " ".join(SMOKE)]
+    out = proc.stdout
+    assert "train: 8/8 steps (100%) loss" in out and "tok/s | elapsed" in out
+    assert "data build: started" in out and "evaluation at step 8: done after" in out
+    assert "stage 1 | train: 1/" in out or "stage 1: started" not in out  # stage 1 may come from the cache
+    # the README's mode=eval on a run directory, typed as a user would (relative, from the summary's name)
+    ev = redi_run(
+        "mode=eval", f"model.init_from=runs/single/{run_dir.name}", *SMOKE, "eval.num_samples=1", cwd=tmp_path
+    )
+    assert (
+        "status: completed" in ev.stdout and "accuracy of the result (pass@1, step 0): synthetic" in ev.stdout
+    )
 
 
 def test_killed_run_resumes_to_identical_metrics(tmp_path):
     common = [*SMOKE, "trainer.max_steps=24", "trainer.save_every=3", "eval.every_n_steps=8"]
-    reference_dir, killed_dir = tmp_path / "uninterrupted", tmp_path / "killed"
+    reference_dir, killed_dir = tmp_path / "uninterrupted", named_dir(tmp_path, *common)  # resume by name
     redi_run(*common, f"hydra.run.dir={reference_dir}", cwd=tmp_path)
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "redi.run", *common, f"hydra.run.dir={killed_dir}"],
+        [sys.executable, "-m", "redi.run", *common],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -111,7 +133,7 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path):
     killed_at = max(r["step"] for r in metrics(killed_dir))
     assert 6 <= killed_at < 24
 
-    redi_run(*common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
+    redi_run(*common, cwd=tmp_path)
     status = json.loads((killed_dir / "status.json").read_text())
     assert status["state"] == "completed" and status["resumed_from_step"] >= 6
     assert status["wandb_run_id"] == wandb_id  # the same W&B run continues
@@ -132,8 +154,9 @@ def test_sweep_shares_one_stage1_and_one_group(tmp_path):
     )
     sweep = tmp_path / "runs" / "sweeps" / "alphas"
     runs = sorted(p.parent for p in sweep.glob("*/status.json"))
-    prefix = ",eval.every_n_steps=0,experiment=smoke,objective=redi,trainer.max_steps=4"
-    assert [p.name for p in runs] == [f"alpha=0.2{prefix}", f"alpha=0.8{prefix}"]
+    members = ["eval.every_n_steps=0", "experiment=smoke", "objective=redi", "trainer.max_steps=4"]
+    names = [named_dir(tmp_path, *members, f"alpha={a}", kind="sweeps/alphas").name for a in ("0.2", "0.8")]
+    assert [p.name for p in runs] == names and names[0].startswith("redi_smoke_a0.2_h")
     for run in runs:
         status = json.loads((run / "status.json").read_text())
         assert status["state"] == "completed" and status["wandb_group"] == "alphas"
@@ -166,7 +189,44 @@ def test_bad_override_fails_fast_naming_the_key(tmp_path):
     proc = redi_run(*SMOKE, "objective=sft", "alpha=0.5", cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert "alpha=0.5: objective 'sft' does not use this key" in proc.stderr
-    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("metrics.jsonl"))
+    assert not (tmp_path / "runs").exists()  # a rejected config leaves no run directory behind
+
+
+def test_an_unreachable_hub_id_fails_in_seconds_with_one_line(tmp_path):
+    """HF_HUB_OFFLINE=1 (as here) or no network: one line naming the key and id and how to use a local copy."""
+    proc = redi_run(
+        "model.init_from=Qwen/Qwen2.5-Math-1.5B",
+        cwd=tmp_path,
+        check=False,
+        env_extra={"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-hub")},
+    )
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert errors == [errors[0]] and errors[0].startswith(
+        "redi: error: model.init_from='Qwen/Qwen2.5-Math-1.5B': HF_HUB_OFFLINE=1 and it is not in the local cache."
+    )
+    assert (
+        "hf download Qwen/Qwen2.5-Math-1.5B --local-dir DIR" in errors[0]
+        and "model.init_from=DIR" in errors[0]
+    )
+    # no network (an endpoint that refuses connections) and not offline: the same one line, from the probe
+    proc = redi_run(
+        "model.base=Qwen/Qwen2.5-Math-1.5B",
+        cwd=tmp_path,
+        check=False,
+        env_extra={
+            "HF_HUB_OFFLINE": "0",
+            "TRANSFORMERS_OFFLINE": "0",
+            "HF_ENDPOINT": "http://127.0.0.1:9",
+            "HF_HUB_CACHE": str(tmp_path / "empty-hub"),
+        },  # fmt: skip
+    )
+    assert proc.returncode == 2
+    assert (
+        "model.base='Qwen/Qwen2.5-Math-1.5B': the Hugging Face hub is unreachable: cannot connect to 127.0.0.1:9"
+        in proc.stderr
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 def test_diverged_run_ends_cleanly(tmp_path):

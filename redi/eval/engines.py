@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from tqdm.auto import tqdm
 
 from redi.config import EvalConfig
+from redi.infra.progress import Progress, on_terminal
 
 ENGINES = ("hf", "vllm")
 
@@ -72,8 +72,13 @@ class HFEngine:
             with torch.random.fork_rng(devices=devices), torch.inference_mode():
                 torch.manual_seed(seed)
                 # disable=None: a bar only when stderr is a terminal
-                bar = tqdm(
-                    total=len(jobs), desc="generating", disable=None if self.progress else True, leave=False
+                # a bar on a terminal; off one a line at the start, every minute and at the end
+                bar = Progress(
+                    len(jobs),
+                    "generating",
+                    unit="samples",
+                    bar=self.progress and on_terminal(),
+                    every_n=len(jobs),
                 )
                 for start in range(0, len(jobs), self.cfg.batch_size):
                     batch = jobs[start : start + self.cfg.batch_size]

@@ -146,7 +146,7 @@ class Progress:
             parts.append(f"{self._tokens / window:,.0f} tok/s")
         parts.append(f"elapsed {format_duration(elapsed)}")
         done_here = self.done - self.start
-        if 0 < done_here and self.done < self.total:
+        if done_here > 0 and self.done < self.total:
             parts.append(f"ETA {format_duration(elapsed / done_here * (self.total - self.done))}")
         return " | ".join(parts)
 

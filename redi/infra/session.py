@@ -74,7 +74,14 @@ class Session:
             raise
 
     def start_wandb(
-        self, logger_cfg: Any, *, group: str | None, job_type: str, tags: list[str], config: dict
+        self,
+        logger_cfg: Any,
+        *,
+        group: str | None,
+        job_type: str,
+        tags: list[str],
+        config: dict,
+        name: str | None = None,
     ) -> None:
         """Start (or resume, with the id in status.json) the W&B run and record where it is."""
         run_id = self.tracker.start_wandb(
@@ -83,7 +90,7 @@ class Session:
             entity=logger_cfg.entity,
             group=group,
             job_type=job_type,
-            name=logger_cfg.name,
+            name=name or logger_cfg.name,
             tags=tags,
             config=config,
             run_id=self.status.data.get("wandb_run_id"),

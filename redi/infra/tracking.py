@@ -207,9 +207,8 @@ class Tracker:
                     resume="allow",
                     dir=str(self.run_dir),
                     mode=attempt,
-                    settings=wandb.Settings(
-                        console="off", silent=True, x_disable_stats=True
-                    ),  # WANDB_INIT_TIMEOUT applies
+                    # console capture and system metrics on; WANDB_INIT_TIMEOUT applies
+                    settings=wandb.Settings(console="wrap", silent=True),
                 )
             except Exception as e:  # noqa: BLE001 - any tracker error: fall back, never stop training
                 tried.append(f"{attempt}: {type(e).__name__}: {_first_line(e)}")

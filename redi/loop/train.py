@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from redi.config import TrainerConfig
 from redi.data.batching import padding_fraction
 from redi.infra.distributed import barrier, broadcast_flag, squared_sum, unsharded_copy
+from redi.infra.progress import Progress, on_terminal
 from redi.infra.session import Session
 from redi.loop.collapse import CollapseDetector
 from redi.loop.optim import build_optimizer, clip_gradients
@@ -66,7 +65,14 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
     _begin(state, inputs.seed, total, checkpoints, session, evals)
     inputs.model.train()
     step = Step(inputs, cfg, env)
-    progress = _progress_bar(total, state.step, enabled=cfg.progress_bar and env.is_main)
+    progress = Progress(
+        total,
+        "train",
+        initial=state.step,
+        unit="steps",
+        enabled=env.is_main,
+        bar=cfg.progress_bar and on_terminal(),
+    )
     guard = PreemptionGuard()
     ended, reason = "completed", ""
     while state.step < total:
@@ -97,8 +103,7 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
         }
         if state.step % cfg.log_every == 0 or state.step == total:
             tracker.log(metrics, step=state.step)
-        progress.update(1)
-        progress.set_postfix(loss=f"{stats.loss:.4f}", refresh=False)
+        progress.update(1, tokens=float(stats.tokens), loss=stats.loss)
         fired = state.detector.observe_step(
             state.step, metrics["train/logps_chosen"], metrics.get("train/logps_rejected")
         )
@@ -194,17 +199,3 @@ def _preempt(
 def _divergence(step: int, loss: float, grad_norm: float) -> str:
     what = "loss" if not math.isfinite(loss) else "gradient norm"
     return f"non-finite {what} at step {step} (loss={loss}, grad_norm={grad_norm})"
-
-
-class _NoBar:
-    def update(self, n: int) -> None: ...
-    def set_postfix(self, **_: Any) -> None: ...
-    def close(self) -> None: ...
-
-
-def _progress_bar(total: int, initial: int, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="train", dynamic_ncols=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from redi.infra.progress import phase
 from redi.infra.session import Session
 from redi.model import save_model
 from redi.objectives import ObjectiveSpec
@@ -29,9 +30,10 @@ def make_evaluator(cfg: DictConfig, tokenizer, run_dir: Path) -> Evaluator | Non
         if cfg.eval.engine == "vllm":  # vLLM loads weights from disk: hand it the current ones
             model_path = str(run_dir / "eval_model")
             save_model(model, tokenizer, Path(model_path))
-        return evaluate(
-            model, tokenizer, cfg.eval, step, run_dir, synthetic=cfg.data.synthetic, model_path=model_path
-        )
+        with phase(f"evaluation at step {step}"):
+            return evaluate(
+                model, tokenizer, cfg.eval, step, run_dir, synthetic=cfg.data.synthetic, model_path=model_path
+            )
 
     return _evaluate
 

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from redi.data.tokenize import EncodedRows, Encoder, TokenizationSettings, encode_rows
 from redi.infra.distributed import DistEnv, barrier
+from redi.infra.progress import phase
 from redi.model import (
     ModelSource,
     build_tiny_model,
@@ -102,13 +103,14 @@ def training_rows(cfg: DictConfig, spec: ObjectiveSpec, tokenizer) -> EncodedRow
         chat_template=cfg.model.chat_template,
     )
     encoder = Encoder(tokenizer, settings)
-    built = build_training_data(
-        cfg.data,
-        count_tokens=encoder.count_tokens,
-        contamination_texts=contamination_texts(cfg),
-        cache_dir=cache_dir(cfg),
-        tokenizer_key=tokenizer_fingerprint(tokenizer),
-    )
+    with phase("data build"):
+        built = build_training_data(
+            cfg.data,
+            count_tokens=encoder.count_tokens,
+            contamination_texts=contamination_texts(cfg),
+            cache_dir=cache_dir(cfg),
+            tokenizer_key=tokenizer_fingerprint(tokenizer),
+        )
     table = built.pairs if spec.needs_pairs else built.sft
     what = "pair" if spec.needs_pairs else "SFT"
     if len(table) == 0:

@@ -18,6 +18,7 @@ import torch
 from redi.data.tokenize import EncodedRows, collate_rows
 from redi.infra.cache import content_key, exclusive, file_digest
 from redi.infra.distributed import DistEnv, all_reduce_sum, barrier, broadcast_flag
+from redi.infra.progress import track
 from redi.loop.logprobs import sequence_logps
 from redi.model import ModelSource
 
@@ -51,7 +52,8 @@ def compute_reference_logps(
     model.eval()
     out = torch.zeros(len(rows), 2, dtype=torch.float64)
     mine = list(range(env.rank, len(rows), env.world_size))
-    for start in range(0, len(mine), batch_size):
+    starts = range(0, len(mine), batch_size)
+    for start in track(starts, len(starts), "reference log-probs", unit="batches", enabled=env.is_main):
         idx = mine[start : start + batch_size]
         batch = collate_rows(rows, idx, pad_id).to(env.device)
         logps, _ = sequence_logps(model, batch)

@@ -19,6 +19,7 @@ from redi.config import Config
 from redi.data.builder import source_fingerprint
 from redi.infra.cache import content_key, exclusive
 from redi.infra.distributed import DistEnv, barrier, broadcast_flag
+from redi.infra.progress import phase
 from redi.infra.session import Session
 from redi.infra.status import Status
 from redi.objectives import get_objective, root_hyperparameters
@@ -90,7 +91,10 @@ def ensure(cfg: DictConfig, env: DistEnv) -> Path:
             if env.is_main:
                 (directory / "config.yaml").write_text(OmegaConf.to_yaml(s1, resolve=True))
             spec = get_objective("sft")
-            with Session.open(directory, env, objective=spec.name, hyperparameters={}) as session:
+            with (
+                phase("stage 1"),
+                Session.open(directory, env, objective=spec.name, hyperparameters={}) as session,
+            ):
                 result = training.run(s1, spec, {}, session, stage1=None)
             if result.state != "completed":
                 raise RuntimeError(f"stage 1 ended {result.state!r} ({result.reason}); see {directory}")

@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 
 from redi.infra.session import Session
 from redi.infra.tracking import run_tags
+from redi.infra.wandb_names import wandb_identity
 from redi.objectives import ObjectiveSpec
 from redi.validate import to_container
 
@@ -15,6 +16,5 @@ def start_tracking(cfg: DictConfig, spec: ObjectiveSpec, session: Session) -> No
     config = to_container(cfg)
     keys = (*spec.hyperparameters, "lr", "seed")
     tags = [*cfg.logger.tags, *run_tags(config, keys), f"experiment:{cfg.experiment.name}"]
-    session.start_wandb(
-        cfg.logger, group=cfg.logger.group or cfg.sweep.name, job_type=spec.name, tags=tags, config=config
-    )
+    name, group, job_type = wandb_identity(cfg, session.run_dir, spec.name)
+    session.start_wandb(cfg.logger, name=name, group=group, job_type=job_type, tags=tags, config=config)

@@ -48,6 +48,8 @@ def run(
         at_start=cfg.eval.at_start and spec.needs_pairs,
         at_end=cfg.eval.at_end,
     )
+    if stage1 is not None and env.is_main:
+        session.status.update(stage1_dir=str(stage1))  # redi sync follows it to stage 1's W&B run
     start_tracking(cfg, spec, session)
     policy = wrap_distributed(model, cfg, env)
     plan = batch_plan(rows.lengths, cfg, env)
@@ -58,6 +60,7 @@ def run(
         weights = full_state_dict(policy) if is_sharded(policy) else None
         if env.is_main:
             save_model(model, tokenizer, run_dir / "model", state_dict=weights)
+            session.tracker.log_model(run_dir / "model", f"model-{run_dir.name}", cfg.logger.log_model)
     else:
         log.warning("run diverged: %s", outcome.reason)
     session.tracker.summary({"state": outcome.state, "final_step": outcome.step, **outcome.eval_metrics})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from redi.infra.run_names import discard_fresh, open_run_directory, read_index, record_run, run_name
 
 GROUPS = ["objective", "model", "data", "trainer", "eval", "logger", "experiment", "sweep"]
@@ -83,10 +85,8 @@ def test_a_rejected_config_leaves_no_directory(tmp_path):
     def check():
         raise Rejected("alpha=2: must be in [0, 1]")
 
-    try:
+    with pytest.raises(Rejected):
         open_run_directory(run_dir, runs, ["alpha=2"], check, (Rejected,))
-    except Rejected:
-        pass
     assert not runs.exists()  # the run directory and the parents it left empty
 
 
