@@ -37,7 +37,7 @@ def _run(argv: list[str]) -> int | str | None:
     import runpy
 
     sys.argv = ["redi", *argv]  # Hydra reads sys.argv; argv[0] "redi" names the app in completion and help
-    runpy.run_module("redi.run", run_name="__main__", alter_sys=True)  # exactly python -m redi.run
+    runpy.run_module("redi.run", run_name="__main__")  # exactly python -m redi.run
     return 0
 
 
