@@ -160,6 +160,12 @@ def test_sweep_shares_one_stage1_and_one_group(tmp_path):
     for run in runs:
         status = json.loads((run / "status.json").read_text())
         assert status["state"] == "completed" and status["wandb_group"] == "alphas"
+    # redi sync finds both members' offline W&B runs and the stage-1 run they started from (in the cache)
+    from redi.infra.wandb_sync import find_runs
+
+    stage1 = Path(json.loads((runs[0] / "status.json").read_text())["stage1_dir"])
+    found = {p.parent.parent for p in find_runs([sweep])}
+    assert set(runs) <= found and (stage1 in found or not (stage1 / "wandb").exists())
     # stage 1 was trained at most once in this test session (reused by both members)
     assert proc.stdout.count("stage 1: training") + proc.stderr.count("stage 1: training") <= 1
 
