@@ -338,7 +338,10 @@ class LoggerConfig:
     entity: str | None = None
     group: str | None = None  # defaults to the sweep's name
     tags: list[str] = field(default_factory=list)
-    name: str | None = None
+    name: str | None = None  # null: the run directory's short name
+    log_model: str = (
+        "online"  # the final model as a W&B artifact: online (when W&B is online) | always | never
+    )
 
 
 @dataclass

@@ -270,6 +270,17 @@ class Tracker:
         if self.enabled:
             self.metrics.truncate_after(step)
 
+    def log_model(self, model_dir: Path, name: str, when: str = "online") -> bool:
+        """Log ``model_dir`` as a W&B model artifact when ``when`` is always, or online and W&B is online."""
+        if self.wandb_run is None or when == "never" or (when == "online" and self.mode != "online"):
+            return False
+        import wandb
+
+        artifact = wandb.Artifact(name, type="model")
+        artifact.add_dir(str(model_dir))
+        self.wandb_run.log_artifact(artifact, aliases=["final"])
+        return True
+
     def summary(self, values: dict[str, Any]) -> None:
         if self.enabled and self.wandb_run is not None:
             try:

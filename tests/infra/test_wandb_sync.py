@@ -45,3 +45,20 @@ def test_names_and_groups():
         "stage1",
         "stage1",
     )
+
+
+def test_the_final_model_is_a_wandb_artifact_logged_offline_too(tmp_path):
+    from redi.infra.tracking import Tracker
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    tracker = Tracker(tmp_path)
+    tracker.start_wandb(mode="offline", project="redi", entity=None, group="g", job_type="redi", name="r",
+                        tags=[], config={}, run_id=None)  # fmt: skip
+    assert not tracker.log_model(model, "model-r")  # "online" is the default: nothing logged offline
+    assert tracker.log_model(model, "model-r", "always")
+    run_dir = next((tmp_path / "wandb").glob("offline-run-*"))
+    tracker.finish()
+    data = b"".join(p.read_bytes() for p in run_dir.glob("*.wandb"))
+    assert b"model-r" in data  # the artifact record is in the offline run, uploaded by redi sync
