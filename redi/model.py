@@ -81,7 +81,7 @@ def build_tiny_model(arch: TinyArchConfig, tokenizer, seed: int) -> Qwen2ForCaus
 
 def load_tokenizer(source: ModelSource, cfg: ModelConfig):
     """The source's tokenizer (or cfg.tokenizer), with the chat template model.chat_template chooses (logged)."""
-    origin = cfg.tokenizer or source.location
+    origin = cfg.tokenizer or source.tokenizer or source.location
     tokenizer = AutoTokenizer.from_pretrained(origin, revision=cfg.revision)
     try:
         logging.getLogger(__name__).info(choose_chat_template(tokenizer, cfg.chat_template, origin))
@@ -99,6 +99,10 @@ def load_model(source: ModelSource, cfg: ModelConfig, device: torch.device):
         kwargs["rope_theta"] = cfg.rope_theta
     if cfg.max_position_embeddings is not None:
         kwargs["max_position_embeddings"] = cfg.max_position_embeddings
+    if source.kind == "adapter":  # a peft adapter checkpoint: its base with the adapter merged
+        from redi.hf_checkpoint import load_adapter_model
+
+        return load_adapter_model(source, lambda base: load_model(base, cfg, device))
     model = AutoModelForCausalLM.from_pretrained(
         source.location,
         revision=cfg.revision,
@@ -131,6 +135,10 @@ def save_model(model, tokenizer, target: Path, state_dict: dict[str, torch.Tenso
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     unwrapped = getattr(model, "module", model)
+    from redi.lora import is_peft, merged_state_dict
+
+    if state_dict is None and is_peft(unwrapped):  # the merged weights: what transformers and vLLM load
+        state_dict, unwrapped = merged_state_dict(unwrapped), unwrapped.get_base_model()
     unwrapped.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
     if target.exists():

@@ -26,19 +26,24 @@ class ModelSourceError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where weights come from: kind is "dir" (a Hugging Face model directory) or "hub" (a hub id)."""
+    """Where weights come from: kind is "dir" (a Hugging Face model directory), "hub" (a hub id) or "adapter" (a
+    peft adapter directory merged into ``base`` at load); ``tokenizer``: where the tokenizer is when not beside
+    the weights (a Trainer checkpoint saved without one)."""
 
     kind: str
     location: str
+    tokenizer: str | None = None
+    base: str | None = None
 
     def __str__(self) -> str:
         return self.location
 
 
-def resolve_source(value: str, key: str) -> ModelSource:
+def resolve_source(value: str, key: str, tokenizer: str | None = None) -> ModelSource:
     """Classify a hub id / local directory / run directory, failing fast (naming ``key``) on a missing path.
 
-    A run directory (holding status.json and model/) resolves to its model/ directory and must be completed.
+    A run directory (holding status.json and model/) resolves to its model/ directory and must be completed; a
+    Trainer checkpoint as redi.hf_checkpoint says (``tokenizer``: model.tokenizer, when set).
     """
     path = Path(os.path.expanduser(value))
     looks_local = value.startswith((".", "/", "~")) or path.exists() or not _HUB_ID.match(value)
@@ -64,6 +69,10 @@ def resolve_source(value: str, key: str) -> ModelSource:
                 "finish that run first"
             )
         path = path / "model"
+    from redi.hf_checkpoint import is_trainer_dir, resolve_trainer_dir
+
+    if is_trainer_dir(path):  # a Trainer checkpoint-N, its output directory, or a peft adapter checkpoint
+        return resolve_trainer_dir(path, key, tokenizer)
     if not (path / "config.json").exists():
         raise ModelSourceError(f"{key}: {str(path)!r} is not a Hugging Face model directory (no config.json)")
     return ModelSource("dir", str(path.resolve()))
@@ -74,7 +83,10 @@ def check_model(c: Checks, *, wants_init: bool, max_length: int | None) -> None:
     if c.get("base") is not None:
         c.guard(lambda: resolve_source(c.get("base"), c.key("base")), ModelSourceError)
     if wants_init and c.get("init_from") != "stage1":
-        c.guard(lambda: resolve_source(c.get("init_from"), c.key("init_from")), ModelSourceError)
+        c.guard(
+            lambda: resolve_source(c.get("init_from"), c.key("init_from"), c.get("tokenizer")),
+            ModelSourceError,
+        )
     c.choice("dtype", ("float32", "bfloat16", "float16"))
     c.choice("attn_implementation", ("sdpa", "eager", "flash_attention_2"))
     if c.get("attn_implementation") == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:

@@ -227,11 +227,27 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
     check_eval(root.sub("eval"), data_source=cfg.data.source)
     check_logger(root.sub("logger"))
     check_launcher(root)
+    root.guard(lambda: _check_userdata(cfg, spec), ValueError)  # chat template, LoRA, hub
     if not root.errors:  # reads the local benchmark files: only once the settings themselves are right
         root.guard(lambda: _check_benchmark_files(cfg.eval, cfg.data), ConfigError)
     if root.errors:
         raise ConfigError(list(dict.fromkeys(root.errors)))  # one line per problem, in the order found
     return spec, hyper
+
+
+def _check_userdata(cfg: DictConfig, spec: Any) -> None:
+    """model.chat_template, model.lora and hub (redi.chat_templates, redi.lora, redi.publish)."""
+    from redi.chat_templates import CHOICES
+    from redi.lora import check_lora
+    from redi.publish import check_hub
+
+    if cfg.model.chat_template not in CHOICES:
+        raise ValueError(
+            f"model.chat_template={cfg.model.chat_template!r}: expected one of {', '.join(CHOICES)}"
+        )
+    needs_init = spec is None or spec.needs_pairs or cfg.mode == "eval"
+    check_lora(cfg, starts_from_weights=needs_init or cfg.model.base is not None)
+    check_hub(cfg.hub)
 
 
 def _complete_benchmarks(e: DictConfig) -> None:

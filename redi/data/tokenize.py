@@ -145,6 +145,7 @@ class EncodedRows:
     lengths: list[int]
     dropped: int
     truncated: int
+    funnel: dict[str, int] | None = None  # the builder's counts that made these rows (for the model card)
 
     def __len__(self) -> int:
         return len(self.chosen)

@@ -44,15 +44,18 @@ def starting_point(cfg: DictConfig, spec: ObjectiveSpec, run_dir: Path, env: Dis
             assert stage1 is not None, "model.init_from=stage1 needs the stage-1 run directory"
             source = ModelSource("dir", str(stage1 / "model"))
         else:
-            source = resolve_source(cfg.model.init_from, "model.init_from")
+            source = resolve_source(cfg.model.init_from, "model.init_from", cfg.model.tokenizer)
     elif cfg.model.base is not None:
-        source = resolve_source(cfg.model.base, "model.base")
+        source = resolve_source(cfg.model.base, "model.base", cfg.model.tokenizer)
     else:
         tokenizer = tiny_tokenizer(cfg, run_dir, env)
         return build_tiny_model(cfg.model.arch, tokenizer, seed=cfg.seed).to(env.device), tokenizer, None
     log.info("loading %s", source)
     tokenizer = load_tokenizer(source, cfg.model)
-    return load_model(source, cfg.model, env.device), tokenizer, source
+    model = load_model(source, cfg.model, env.device)
+    from redi.lora import apply_lora, enabled
+
+    return (apply_lora(model, cfg.model) if enabled(cfg.model) else model), tokenizer, source
 
 
 def tiny_tokenizer(cfg: DictConfig, run_dir: Path, env: DistEnv):
@@ -62,7 +65,7 @@ def tiny_tokenizer(cfg: DictConfig, run_dir: Path, env: DistEnv):
     """
     from transformers import AutoTokenizer
 
-    from redi.data.openr1 import load_traces
+    from redi.data.trl_builder import tokenizer_texts
 
     saved = run_dir / "tokenizer"
     if env.enabled and not env.is_main:
@@ -71,11 +74,10 @@ def tiny_tokenizer(cfg: DictConfig, run_dir: Path, env: DistEnv):
     if (saved / "tokenizer.json").exists():
         barrier(env)
         return AutoTokenizer.from_pretrained(saved)
-    traces = load_traces(cfg.data)
-    texts = (text for row in traces for text in [row["problem"], *row["generations"]])
+    n_rows, texts = tokenizer_texts(cfg.data)  # any data format (redi.data.formats)
     tokenizer = train_tokenizer(texts, cfg.model.arch.vocab_size, cfg.model.chat_template)
     tokenizer.save_pretrained(saved)
-    log.info("trained a %d-token BPE tokenizer on %d problems", len(tokenizer), len(traces))
+    log.info("trained a %d-token BPE tokenizer on %d problems", len(tokenizer), n_rows)
     barrier(env)
     return tokenizer
 
@@ -117,10 +119,13 @@ def training_rows(cfg: DictConfig, spec: ObjectiveSpec, tokenizer) -> EncodedRow
         raise ValueError(
             f"the builder produced no {'pairs' if spec.needs_pairs else 'SFT rows'}; funnel: {built.funnel}"
         )
+    from redi.data.formats import prompts_of  # conversational prompts keep their messages
+
     if spec.needs_pairs:
-        rows = encode_rows(encoder, table["problem"], table["chosen"], table["rejected"])
+        rows = encode_rows(encoder, prompts_of(table), table["chosen"], table["rejected"])
     else:
-        rows = encode_rows(encoder, table["problem"], table["response"], None)
+        rows = encode_rows(encoder, prompts_of(table), table["response"], None)
+    rows.funnel = dict(built.funnel)
     log.info(
         "%d %s rows after tokenisation (%d truncated, %d dropped as longer than data.max_length=%d)",
         len(rows),

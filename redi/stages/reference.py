@@ -48,6 +48,8 @@ def compute_reference_logps(
     model: torch.nn.Module, rows: EncodedRows, pad_id: int, batch_size: int, env: DistEnv
 ) -> torch.Tensor:
     """(N, 2) summed log-probs of (chosen, rejected) under ``model``; ranks split the rows and sum the shards."""
+    from redi.lora import adapter_disabled  # a LoRA policy's reference is its base, the adapter off
+
     was_training = model.training
     model.eval()
     out = torch.zeros(len(rows), 2, dtype=torch.float64)
@@ -56,7 +58,8 @@ def compute_reference_logps(
     for start in track(starts, len(starts), "reference log-probs", unit="batches", enabled=env.is_main):
         idx = mine[start : start + batch_size]
         batch = collate_rows(rows, idx, pad_id).to(env.device)
-        logps, _ = sequence_logps(model, batch)
+        with adapter_disabled(model):
+            logps, _ = sequence_logps(model, batch)
         b = len(idx)
         out[idx, 0] = logps[:b].double().cpu()
         out[idx, 1] = logps[b:].double().cpu()

@@ -52,6 +52,7 @@ def stage1_config(cfg: DictConfig) -> DictConfig:
         s1.eval.at_end = False
         s1.logger.name = None
         s1.experiment.name = "stage1"
+        s1.model.lora.r = 0  # stage 1 is full fine-tuning; LoRA is for the run that starts from it
     return s1
 
 
@@ -63,6 +64,7 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
     """
     model = to_container(cfg.model)
     model.pop("init_from", None)
+    model.pop("lora", None)  # stage 1 never trains an adapter (stage1_config): LoRA and full runs share it
     stage1 = to_container(cfg.stage1)
     stage1["global_batch"] = stage1.pop("micro_batch_size") * stage1.pop("grad_accum_steps") * world_size
     key = content_key(

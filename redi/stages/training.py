@@ -18,6 +18,7 @@ from redi.loop.plan import Batching, BatchPlan
 from redi.loop.train import EvalSchedule, LoopInputs, train
 from redi.model import save_model
 from redi.objectives import ObjectiveSpec
+from redi.publish import push_logged
 from redi.stages.evaluation import make_evaluator
 from redi.stages.inputs import cache_dir, starting_point, training_rows
 from redi.stages.result import RunResult
@@ -59,7 +60,11 @@ def run(
         # a sharded model's full weights are gathered (by every rank) for rank 0 to save
         weights = full_state_dict(policy) if is_sharded(policy) else None
         if env.is_main:
-            save_model(model, tokenizer, run_dir / "model", state_dict=weights)
+            save_model(model, tokenizer, run_dir / "model", state_dict=weights)  # merged when LoRA
+            from redi.lora import is_peft, save_adapter
+
+            if is_peft(model):
+                save_adapter(model, tokenizer, run_dir / "adapter")
             session.tracker.log_model(run_dir / "model", f"model-{run_dir.name}", cfg.logger.log_model)
     else:
         log.warning("run diverged: %s", outcome.reason)
@@ -70,7 +75,10 @@ def run(
         reason=outcome.reason,
         final_metrics=outcome.eval_metrics,
         start_metrics=outcome.start_metrics,
+        data_funnel=rows.funnel,
     )
+    if outcome.state == "completed" and cfg.hub.push and env.is_main:
+        push_logged(run_dir, cfg.hub, session.status)
     return RunResult(
         run_dir,
         outcome.state,
