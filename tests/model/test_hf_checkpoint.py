@@ -37,7 +37,7 @@ def trainer_output(tmp_path_factory):
     data = Dataset.from_dict({"input_ids": ids, "labels": ids})
     args = TrainingArguments(
         output_dir=str(out), max_steps=4, save_steps=2, per_device_train_batch_size=4, learning_rate=1e-2,
-        report_to=[], use_cpu=True, logging_steps=1, save_safetensors=True,
+        report_to=[], use_cpu=True, logging_steps=1,
     )  # fmt: skip
     Trainer(model=model, args=args, train_dataset=data).train()
     tokenizer.save_pretrained(out / "tokenizer")
