@@ -184,7 +184,7 @@ class DataConfig:
     prompt_template: str = "{problem}"  # the user turn; the paper trains on the raw problem text
     max_length: int = 1024  # prompt + response tokens; longer rows are truncated
     truncation: str = "keep_end"  # keep_end (the paper) | keep_start | drop
-    batching: str = "grouped"  # grouped (by length in a shuffled window) | random | token_budget
+    batching: str = "grouped"  # grouped (by length in a shuffled window) | random | sequential (file order) | token_budget
     group_window: int = 64  # batches per shuffled window when grouping by length
     max_tokens_per_batch: int | None = None  # for batching=token_budget
     num_workers: int = 0

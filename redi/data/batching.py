@@ -4,10 +4,14 @@
 resume (recompute the epoch's batches, skip the ones done) and distributed sharding (every rank computes the same
 list and takes its slice) need no saved state. Modes:
 - random: a seeded permutation cut into batches (the baseline).
+- sequential: the rows in file order cut into batches (what a Trainer with a sequential sampler does).
 - grouped: the permutation is cut into windows of ``window * batch_size`` rows; each window is sorted by length
   and cut into batches; all batches are then shuffled, so similar lengths share a batch while the order stays random.
 - token_budget: as grouped, but a batch grows while ``rows * longest <= max_tokens`` (at most ``batch_size`` rows),
   so batches of short rows hold more rows.
+
+For pairs the length to group by is the longer of the two sequences (both are padded to the longest sequence of
+their forward), not their sum: :func:`pair_padding_fraction` measures the padding of one padded forward per batch.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-MODES = ("grouped", "random", "token_budget")
+MODES = ("grouped", "random", "sequential", "token_budget")
 
 
 def _check(lengths: Sequence[int], batch_size: int, mode: str, window: int, max_tokens: int | None) -> None:
@@ -81,8 +85,9 @@ def make_batches(
     n = len(lengths)
     rng = np.random.default_rng([seed, epoch])
     perm = rng.permutation(n).tolist()
-    if mode == "random":
-        batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+    if mode in ("random", "sequential"):
+        order = perm if mode == "random" else list(range(n))
+        batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     else:
         span = window * batch_size
         batches = []
@@ -109,6 +114,15 @@ def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -
     """Share of the padded token slots (rows x longest row, per batch) that are padding."""
     slots = sum(len(b) * max((lengths[i] for i in b), default=0) for b in batches)
     real = sum(lengths[i] for b in batches for i in b)
+    return 0.0 if slots == 0 else 1.0 - real / slots
+
+
+def pair_padding_fraction(
+    batches: Sequence[Sequence[int]], chosen: Sequence[int], rejected: Sequence[int]
+) -> float:
+    """Padding of pairs when each batch is one forward: 2 x rows x longest sequence slots, both sequences real."""
+    slots = sum(2 * len(b) * max((max(chosen[i], rejected[i]) for i in b), default=0) for b in batches)
+    real = sum(chosen[i] + rejected[i] for b in batches for i in b)
     return 0.0 if slots == 0 else 1.0 - real / slots
 
 

@@ -64,7 +64,7 @@ def check_data(c: Checks) -> None:
             c.fail(problem)
     c.number("max_length", low=1, integer=True)
     c.choice("truncation", ("keep_end", "keep_start", "drop"))
-    c.choice("batching", ("grouped", "random", "token_budget"))
+    c.choice("batching", ("grouped", "random", "sequential", "token_budget"))
     c.number("group_window", low=1, integer=True)
     c.number("max_tokens_per_batch", low=1, integer=True, optional=True)
     if c.get("batching") == "token_budget" and not c.get("max_tokens_per_batch"):

@@ -150,6 +150,13 @@ class EncodedRows:
     def __len__(self) -> int:
         return len(self.chosen)
 
+    @property
+    def group_lengths(self) -> list[int]:
+        """What batching groups by: the longer of chosen and rejected for pairs (both pad to it), else the length."""
+        if self.rejected is None:
+            return [len(c.ids) for c in self.chosen]
+        return [max(len(c.ids), len(r.ids)) for c, r in zip(self.chosen, self.rejected, strict=True)]
+
 
 def encode_rows(
     encoder: Encoder,
