@@ -159,6 +159,11 @@ class BuilderConfig:
     decontaminate: bool = True
     decontamination_ngram: int = 8
     max_rows: int | None = None  # take at most this many rows of the source (after loading), for quick runs
+    # D_Pref's prompt/response limits also cut D_SFT (the paper: D_SFT is limited only by the SFT max length)
+    sft_length_limits: bool = False
+    # how lengths are counted: paper (the chat template applied to the one message, +1, as the paper's
+    # study_length_distribution.py) | text (the raw text's tokens)
+    length_count: str = "paper"
     swap_pairs: bool = (
         False  # label-inversion control: D_Pref's chosen is the incorrect trace, rejected the correct
     )

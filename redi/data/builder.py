@@ -5,12 +5,16 @@ Rules, in order (every row or trace a step removes is counted in the funnel, non
 2. rows_valid: problem_is_valid == "yes" (case-insensitive) when ``require_valid`` and the column exists
 3. rows_source: source not in ``drop_sources``
 4. rows_decontaminated: no word n-gram shared with a benchmark problem (``decontaminate``)
-5. shuffle with ``shuffle_seed`` (the same permutation as ``Dataset.shuffle(seed=...)`` of the kept rows)
+5. order: the rows' order in ``Dataset.shuffle(seed=shuffle_seed)`` of every loaded row, as the paper's scripts
+   shuffle the whole dataset before filtering (clean_base_shuffled*.py in the REDI repository)
 6. verdicts per trace (:func:`trace_correct`); incomplete traces dropped when ``require_complete``
-7. D_SFT: the first correct trace of each problem; prompt <= max_prompt_tokens, response <= max_response_tokens
+7. D_SFT: the first correct trace of each problem; no length limit (data.max_length applies at tokenisation),
+   unless ``sft_length_limits`` (then sft_prompt_fits / sft_response_fits as D_Pref's)
 8. D_Pref: problems with a correct and an incorrect trace; chosen = first correct, rejected = first incorrect;
-   prompt and both responses within the limits.
-The prompt length is that of ``prompt_template.format(problem=...)`` (the user turn), counted by ``count_tokens``.
+   prompt <= max_prompt_tokens and both responses <= max_response_tokens.
+Lengths (``length_count``): paper = the chat template applied to the one message (the user turn
+``prompt_template.format(problem=...)``, or the assistant turn) plus 1, by ``count_chat``, as the paper's
+study_length_distribution.py counts them; text = the raw text's tokens, by ``count_tokens``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from redi.infra.cache import building, content_key, file_sha256
 log = logging.getLogger(__name__)
 
 CountTokens = Callable[[list[str]], list[int]]
+CountChat = Callable[[list[str], str], list[int]]  # (texts, role) -> tokens of each as a one-message chat
+LENGTH_COUNTS = ("paper", "text")
 VERIFIERS = ("both", "math_verify", "llama")
 NULL_RULES = ("other", "incorrect")
 SFT_COLUMNS = ("problem_id", "problem", "response", "answer")
@@ -165,6 +171,8 @@ def validate_builder_config(cfg: Any) -> None:
     b = cfg.builder
     if b.verifiers not in VERIFIERS:
         raise DataError(f"data.builder.verifiers: {b.verifiers!r} is not one of {list(VERIFIERS)}")
+    if b.length_count not in LENGTH_COUNTS:
+        raise DataError(f"data.builder.length_count: {b.length_count!r} is not one of {list(LENGTH_COUNTS)}")
     if b.null_verdict not in NULL_RULES:
         raise DataError(f"data.builder.null_verdict: {b.null_verdict!r} is not one of {list(NULL_RULES)}")
     for key in ("max_prompt_tokens", "max_response_tokens", "decontamination_ngram"):
@@ -207,11 +215,23 @@ class _Candidate:
     incorrect: str | None
 
 
+def _counters(
+    count_tokens: CountTokens, count_chat: CountChat | None, mode: str
+) -> tuple[CountTokens, CountTokens]:
+    """(prompt counter, response counter) for ``data.builder.length_count``."""
+    if mode == "text" or count_chat is None:
+        if mode == "paper":
+            log.info("data.builder.length_count=paper without a chat counter: counting the raw text's tokens")
+        return count_tokens, count_tokens
+    return (lambda t: count_chat(t, "user")), (lambda t: count_chat(t, "assistant"))
+
+
 def build_from_traces(
     ds: datasets.Dataset,
     cfg: Any,
     count_tokens: CountTokens | None,
     contamination_texts: list[str] | None,
+    count_chat: CountChat | None = None,
 ) -> BuiltData:
     """Apply the paper's rules to loaded traces (no cache); see the module docstring for the steps."""
     validate_builder_config(cfg)
@@ -231,8 +251,12 @@ def build_from_traces(
         )
     index = NgramIndex(contamination_texts, b.decontamination_ngram) if b.decontaminate else None
 
+    # the paper's scripts shuffle the whole dataset first (Dataset.shuffle(seed=42)), then filter in that order
+    rank = np.empty(len(ds), dtype=np.int64)
+    rank[np.random.default_rng(b.shuffle_seed).permutation(len(ds))] = np.arange(len(ds))
     n_valid = n_source = 0
     kept: list[_Candidate] = []
+    kept_rows: list[int] = []
     traces = {"traces": 0, "traces_dropped_incomplete": 0, "traces_correct": 0, "traces_incorrect": 0}
     columns = ["problem", "answer", "uuid", "problem_is_valid", "source", "generations",
                "correctness_math_verify", "correctness_llama", "is_reasoning_complete"]  # fmt: skip
@@ -265,13 +289,13 @@ def build_from_traces(
         pid = row.get("uuid") if isinstance(row.get("uuid"), str) and row.get("uuid") else f"row-{i}"
         answer = "" if row.get("answer") is None else str(row["answer"])
         kept.append(_Candidate(pid, row["problem"], answer, first_ok, first_bad))
+        kept_rows.append(i)
     funnel["rows_valid"] = n_valid
     funnel["rows_source"] = n_source
     funnel["rows_decontaminated"] = len(kept)
     funnel.update(traces)
 
-    order = np.random.default_rng(b.shuffle_seed).permutation(len(kept))
-    kept = [kept[k] for k in order]
+    kept = [kept[k] for k in np.argsort(rank[kept_rows], kind="stable")] if kept else kept
     sft_cands = [c for c in kept if c.correct is not None]
     pair_cands = [c for c in kept if c.correct is not None and c.incorrect is not None]
     funnel["sft_has_correct"] = len(sft_cands)
@@ -279,21 +303,25 @@ def build_from_traces(
     if count_tokens is None:
         log.info("no token counter given: the prompt/response length filters are skipped")
         sft, pairs = sft_cands, pair_cands
-        funnel["sft_prompt_fits"] = funnel["sft_response_fits"] = len(sft)
+        if b.sft_length_limits:
+            funnel["sft_prompt_fits"] = funnel["sft_response_fits"] = len(sft)
         funnel["pairs_has_both"] = funnel["pairs_prompt_fits"] = funnel["pairs_responses_fit"] = len(pairs)
     else:
-        prompts = _count(count_tokens, [cfg.prompt_template.format(problem=c.problem) for c in sft_cands])
-        correct_len = _count(count_tokens, [c.correct for c in sft_cands])  # type: ignore[misc]
+        user, assistant = _counters(count_tokens, count_chat, b.length_count)
+        prompts = _count(user, [cfg.prompt_template.format(problem=c.problem) for c in sft_cands])
+        correct_len = _count(assistant, [c.correct for c in sft_cands])  # type: ignore[misc]
         fits = {id(c): p <= b.max_prompt_tokens for c, p in zip(sft_cands, prompts, strict=True)}
         ok_len = {id(c): n <= b.max_response_tokens for c, n in zip(sft_cands, correct_len, strict=True)}
-        sft = [c for c in sft_cands if fits[id(c)]]
-        funnel["sft_prompt_fits"] = len(sft)
-        sft = [c for c in sft if ok_len[id(c)]]
-        funnel["sft_response_fits"] = len(sft)
+        sft = sft_cands
+        if b.sft_length_limits:  # otherwise D_SFT is limited only by data.max_length at tokenisation
+            sft = [c for c in sft_cands if fits[id(c)]]
+            funnel["sft_prompt_fits"] = len(sft)
+            sft = [c for c in sft if ok_len[id(c)]]
+            funnel["sft_response_fits"] = len(sft)
         funnel["pairs_has_both"] = len(pair_cands)
         pairs = [c for c in pair_cands if fits[id(c)]]
         funnel["pairs_prompt_fits"] = len(pairs)
-        bad_len = _count(count_tokens, [c.incorrect for c in pairs])  # type: ignore[misc]
+        bad_len = _count(assistant, [c.incorrect for c in pairs])  # type: ignore[misc]
         pairs = [
             c for c, n in zip(pairs, bad_len, strict=True) if ok_len[id(c)] and n <= b.max_response_tokens
         ]
@@ -384,6 +412,7 @@ def build_training_data(
     contamination_texts: list[str] | None,
     cache_dir: Path,
     tokenizer_key: str | None = None,
+    count_chat: CountChat | None = None,
 ) -> BuiltData:
     """D_SFT and D_Pref for ``cfg`` (a DataConfig), built once per distinct input and cached.
 
@@ -409,7 +438,9 @@ def build_training_data(
             return built
         from redi.data.trl_builder import build_any  # Open-R1 traces or TRL rows (redi.data.formats)
 
-        built = build_any(cfg, count_tokens, contamination_texts, load_traces=load_traces)
+        built = build_any(
+            cfg, count_tokens, contamination_texts, load_traces=load_traces, count_chat=count_chat
+        )
         if built.funnel.get("sft_rows", 1) == 0 and built.funnel.get("pair_rows", 1) == 0:
             raise DataError(empty_message(built.funnel, "sft", origin_of(cfg)))
         built.sft.save_to_disk(str(work / "sft"))

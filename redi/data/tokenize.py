@@ -135,6 +135,21 @@ class Encoder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(x) for x in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
+    def count_chat_message(self, texts: list[str], role: str) -> list[int]:
+        """Tokens of the chat template applied to ``[{role, text}]`` alone, plus one: how the paper's scripts count.
+
+        The REDI repository's length filter (study_length_distribution.py) renders the prompt (the user turn) and
+        each response (the assistant turn) as one-message conversations without a generation prompt, tokenises
+        them without special tokens and adds 1 (the generation prompt's / EOS token).
+        """
+        rendered = [
+            self.tokenizer.apply_chat_template(
+                [{"role": role, "content": t}], add_generation_prompt=False, tokenize=False
+            )
+            for t in texts
+        ]
+        return [n + 1 for n in self.count_tokens(rendered)]
+
 
 @dataclass
 class EncodedRows:

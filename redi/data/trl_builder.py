@@ -114,6 +114,7 @@ def build_any(
     count_tokens: CountTokens | None,
     contamination_texts: list[str] | None,
     load_traces: Callable[[Any], datasets.Dataset] = load_traces,
+    count_chat: Callable[[list[str], str], list[int]] | None = None,
 ) -> BuiltData:
     """Resolve ``data.format``, load the rows and build D_SFT / D_Pref by the format's rules (logged).
 
@@ -124,7 +125,7 @@ def build_any(
     fmt = resolve_format(cfg)
     log.info(fmt.describe())
     if fmt.name == "openr1":
-        return build_from_traces(load_traces(cfg), cfg, count_tokens, contamination_texts)
+        return build_from_traces(load_traces(cfg), cfg, count_tokens, contamination_texts, count_chat)
     return build_from_rows(load_rows(cfg, fmt), fmt, cfg, count_tokens, contamination_texts)
 
 

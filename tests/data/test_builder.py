@@ -28,7 +28,14 @@ def words(texts: list[str]) -> list[int]:
 
 
 def hand_cfg(**builder) -> DataConfig:
-    b = BuilderConfig(max_prompt_tokens=12, max_response_tokens=10, decontaminate=True)
+    """The fixture's rules: raw-text word counts, and D_Pref's limits on D_SFT too (the mechanics of every filter)."""
+    b = BuilderConfig(
+        max_prompt_tokens=12,
+        max_response_tokens=10,
+        decontaminate=True,
+        sft_length_limits=True,
+        length_count="text",
+    )
     return DataConfig(source="local", path=str(FIXTURE), builder=replace(b, **builder))
 
 
@@ -84,9 +91,9 @@ def test_funnel_sft_and_pairs_match_the_hand_count(traces):
 
 def test_order_is_the_seed_42_shuffle_of_the_kept_rows(traces):
     built = build_from_traces(traces, hand_cfg(), words, BENCHMARK)
-    kept = [i for i, r in enumerate(traces) if r["uuid"] not in ("p02", "p04", "p05")]
-    shuffled = traces.select(kept).shuffle(seed=42)
-    order = [u or "row-19" for u in shuffled["uuid"]]  # the one row without a uuid is row 19
+    # the paper's scripts shuffle every row first, then filter: the kept rows in Dataset.shuffle(seed=42)'s order
+    shuffled = traces.add_column("row", list(range(len(traces)))).shuffle(seed=42)
+    order = [u or f"row-{i}" for u, i in zip(shuffled["uuid"], shuffled["row"], strict=True)]
     assert built.sft["problem_id"] == [p for p in order if p in HAND_SFT]
     assert built.pairs["problem_id"] == [p for p in order if p in HAND_PAIRS]
     other = build_from_traces(traces, hand_cfg(shuffle_seed=7), words, BENCHMARK)
@@ -249,3 +256,45 @@ def test_a_build_that_keeps_no_rows_names_the_step_and_leaves_no_entry(tmp_path,
         build_training_data(hand_cfg(**builder), words, BENCHMARK, tmp_path, tokenizer_key="words")
     assert str(FIXTURE) in str(err.value)
     assert [p.name for p in (tmp_path / "data").iterdir() if not p.name.endswith(".lock")] == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the paper's rules (the defaults): D_SFT without length limits, lengths as one-message chats
+
+
+def chat_words(calls: list[str]):
+    def count(texts: list[str], role: str) -> list[int]:
+        calls.append(role)
+        return [
+            len(t.split()) + 2 for t in texts
+        ]  # the role's template tokens and the paper's +1, as 2 words
+
+    return count
+
+
+def test_paper_rules_sft_unlimited_and_chat_counted_lengths(traces):
+    cfg = hand_cfg(sft_length_limits=False, length_count="paper")
+    calls: list[str] = []
+    built = build_from_traces(traces, cfg, words, BENCHMARK, count_chat=chat_words(calls))
+    assert set(calls) == {"user", "assistant"}
+    # D_SFT: every problem with a correct trace (16), p11 (16-word prompt) and p12 (14-word trace) included.
+    # D_Pref, counted as words + 2: p18's 12-word prompt is 14 > 12; p06's rejected trace (9 words) is 11 > 10
+    expected = {k: v for k, v in HAND_FUNNEL.items() if k not in ("sft_prompt_fits", "sft_response_fits")}
+    expected.update(sft_rows=16, pairs_prompt_fits=11, pairs_responses_fit=8, pair_rows=8)
+    assert built.funnel == expected and list(built.funnel) == list(expected)
+    assert {r["problem_id"]: r["response"] for r in built.sft} == {
+        p: gen(p, k) for p, k in {**HAND_SFT, "p11": 0, "p12": 0}.items()
+    }
+    pairs = {k: v for k, v in HAND_PAIRS.items() if k not in ("p06", "p18")}
+    assert {r["problem_id"]: (r["chosen"], r["rejected"]) for r in built.pairs} == {
+        p: (gen(p, c), gen(p, r)) for p, (c, r) in pairs.items()
+    }
+
+
+def test_paper_data_configs_count_null_verdicts_incorrect():
+    from omegaconf import OmegaConf
+
+    for name in ("openr1_raw", "openr1_220k"):
+        conf = OmegaConf.load(Path(__file__).parents[2] / "conf" / "data" / f"{name}.yaml")
+        assert conf.builder.null_verdict == "incorrect", name
+    assert BuilderConfig().length_count == "paper" and BuilderConfig().sft_length_limits is False
