@@ -101,6 +101,10 @@ def format_summary(result, cfg: DictConfig) -> str:
     if result.start_metrics:
         lines.append(f"  accuracy of the starting model (pass@1, step 0): {acc(result.start_metrics)}")
     lines.append(f"  accuracy of the result (pass@1, step {result.step}): {acc(result.final_metrics)}")
+    from redi.eval.paired import format_gain_metrics
+
+    if gain := format_gain_metrics(result.final_metrics):
+        lines.append(f"  gain over the starting model (same problems): {gain}")
     lines.append(f"  status: {result.state}" + (f" ({result.reason})" if result.reason else ""))
     lines.append(f"  run directory: {result.run_dir}")
     lines.append(f"  W&B: {result.wandb or 'off'}")

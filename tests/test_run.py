@@ -64,6 +64,13 @@ def test_single_run_writes_the_run_directory(tmp_path):
     assert (
         status["collapse_rule"] == "relative" and status["collapsed"] is False
     )  # the rule's verdict, recorded
+    # the gain over the starting model, paired on the same problems: the per-problem files give the same number
+    from redi.eval.paired import run_gain
+
+    gain = run_gain(run_dir, 8)["synthetic"]
+    assert status["final_metrics"]["gain/synthetic/pass@1"] == pytest.approx(gain.gain)
+    assert status["final_metrics"]["gain/synthetic/pass@1_se"] == pytest.approx(gain.se)
+    assert f"gain over the starting model (same problems): synthetic {100 * gain.gain:+.1f} ± " in proc.stdout
     assert (run_dir / ".hydra" / "config.yaml").exists()
     rows = metrics(run_dir)
     train_keys = set().union(*(r.keys() for r in rows if "train/loss" in r))

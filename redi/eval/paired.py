@@ -154,3 +154,31 @@ def run_gain(run_dir: str | Path, step: int, baseline_step: int = 0) -> dict[str
     if len(out) > 1:
         out["mean"] = mean_gain(list(out.values()))
     return out
+
+
+def gain_metrics(run_dir: str | Path, step: int, baseline_step: int = 0) -> dict[str, float]:
+    """A run's paired gain at ``step`` over ``baseline_step`` as flat metrics for status.json and the W&B summary.
+
+    Keys ``gain/<benchmark>/pass@1``, ``gain/<benchmark>/pass@1_se`` and ``gain/<benchmark>/problems``; empty when
+    either evaluation is missing (no evaluation at the start, or the run ended at its start).
+    """
+    if step == baseline_step:
+        return {}
+    out: dict[str, float] = {}
+    for bench, g in run_gain(run_dir, step, baseline_step).items():
+        out[f"gain/{bench}/pass@1"] = g.gain
+        out[f"gain/{bench}/pass@1_se"] = g.se
+        out[f"gain/{bench}/problems"] = float(g.problems)
+    return out
+
+
+def format_gain_metrics(metrics: dict[str, float]) -> str:
+    """``synthetic +1.8 ± 0.6 points (paired SE, 300 problems)`` for every benchmark in :func:`gain_metrics`'s output."""
+    parts = []
+    for key in sorted(k for k in metrics if k.startswith("gain/") and k.endswith("/pass@1")):
+        bench = key.split("/")[1]
+        se, n = metrics.get(key + "_se", math.nan), metrics.get(f"gain/{bench}/problems", 0)
+        parts.append(
+            f"{bench} {100 * metrics[key]:+.1f} ± {100 * se:.1f} points (paired SE, {int(n)} problems)"
+        )
+    return ", ".join(parts)

@@ -112,6 +112,7 @@ def training_rows(cfg: DictConfig, spec: ObjectiveSpec, tokenizer) -> EncodedRow
             contamination_texts=contamination_texts(cfg),
             cache_dir=cache_dir(cfg),
             tokenizer_key=tokenizer_fingerprint(tokenizer),
+            count_chat=encoder.count_chat_message,
         )
     table = built.pairs if spec.needs_pairs else built.sft
     what = "pair" if spec.needs_pairs else "SFT"

@@ -68,6 +68,10 @@ def run(
             session.tracker.log_model(run_dir / "model", f"model-{run_dir.name}", cfg.logger.log_model)
     else:
         log.warning("run diverged: %s", outcome.reason)
+    if env.is_main:  # the gain over the starting model on the same problems, with its paired SE
+        from redi.eval.paired import gain_metrics
+
+        outcome.eval_metrics = {**outcome.eval_metrics, **gain_metrics(run_dir, outcome.step)}
     session.tracker.summary({"state": outcome.state, "final_step": outcome.step, **outcome.eval_metrics})
     session.end(
         outcome.state,

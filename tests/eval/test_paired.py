@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from redi.eval.paired import gain_from_differences, mean_gain, paired_gain, problem_scores, run_gain
+from redi.eval.paired import (
+    format_gain_metrics,
+    gain_from_differences,
+    gain_metrics,
+    mean_gain,
+    paired_gain,
+    problem_scores,
+    run_gain,
+)
 from tests.analysis.fake_sweep import eval_rows
 
 
@@ -50,5 +58,9 @@ def test_run_gain_over_its_own_start(tmp_path):
     assert list(gains) == ["synthetic"] and gains["synthetic"].gain == pytest.approx(0.25)
     assert gains["synthetic"].se == pytest.approx(math.sqrt(1 / 12) / 2)
     assert run_gain(tmp_path, 99) == {}
+    flat = gain_metrics(tmp_path, 8)
+    assert flat["gain/synthetic/pass@1"] == pytest.approx(0.25) and flat["gain/synthetic/problems"] == 4
+    assert format_gain_metrics(flat) == "synthetic +25.0 ± 14.4 points (paired SE, 4 problems)"
+    assert gain_metrics(tmp_path, 0) == {} and gain_metrics(tmp_path, 99) == {}
     with pytest.raises(FileNotFoundError, match="step_99.jsonl"):
         problem_scores(tmp_path, 99)
