@@ -106,6 +106,10 @@ def scan_local_file(path: Path, *, max_file_mb: float, max_row_mb: float, answer
         raise DataFileError(
             f"data.path={str(path)!r}: is a directory; give one .jsonl, .json or .parquet file"
         )
+    if path.suffix.lower() not in LOCAL_EXTENSIONS:
+        raise DataFileError(
+            f"data.path={str(path)!r}: has extension {path.suffix!r}; expected one of {', '.join(LOCAL_EXTENSIONS)}"
+        )
     size = path.stat().st_size
     if size > max_file_mb * 2**20:
         raise DataFileError(
