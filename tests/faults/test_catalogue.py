@@ -202,8 +202,8 @@ BAD_DATA = {
     ),
     "file too large": (
         "big.jsonl",
-        jsonl(*[GOOD] * 4000),
-        "{path}: 1.1 MB, more than data.max_file_mb=1; raise data.max_file_mb",
+        jsonl(*[GOOD] * 20000),
+        "MB, more than data.max_file_mb=1; raise data.max_file_mb",
     ),
     "missing problem": (
         "a.jsonl",
