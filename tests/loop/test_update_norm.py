@@ -28,4 +28,5 @@ def test_equals_the_difference_of_copies(kw, weight_decay):
         before = [p.detach().clone() for p in params]
         opt.step()
         expected = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(params, before, strict=True)))
-        assert adamw_update_norm(opt).item() == pytest.approx(expected.item(), rel=1e-9)
+        # squares are summed in fp32 (as for the gradient norm), hence float32 precision
+        assert adamw_update_norm(opt).item() == pytest.approx(expected.item(), rel=1e-6)
