@@ -329,6 +329,17 @@ class EvalConfig:
     grader: GraderConfig = field(default_factory=GraderConfig)
     progress_bar: bool = True  # tqdm bars for generation and grading
 
+    def __post_init__(self) -> None:
+        """As an object (OmegaConf.to_object), every benchmark entry is a BenchmarkConfig, defaults filled in."""
+        from omegaconf import OmegaConf
+
+        self.benchmarks = {
+            name: entry
+            if isinstance(entry, BenchmarkConfig)
+            else OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(BenchmarkConfig), entry))
+            for name, entry in self.benchmarks.items()
+        }
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # logger, experiment, sweep, paths

@@ -160,7 +160,7 @@ def _scan_json_lines(path: Path, max_row_mb: float, answer_key: str) -> None:
                 row = json.loads(text)
             except json.JSONDecodeError as e:
                 raise DataFileError(
-                    f"{path}: line {lineno}, column {e.colno}: not valid JSON ({e.msg})"
+                    f"{path}: line {lineno} is not valid JSON (column {e.colno}: {e.msg})"
                 ) from None
             if not isinstance(row, dict):
                 raise DataFileError(

@@ -108,7 +108,7 @@ def test_fsdp_trains_like_ddp_saves_full_weights_and_resumes_exactly(runs: Runs,
     # the checkpoint is sharded: torch.distributed.checkpoint's files and one RNG state per rank
     step2 = fsdp / "checkpoints" / "step_2"
     assert (step2 / "dcp" / ".metadata").exists()
-    assert (step2 / "rng_rank0.pt").exists() and (step2 / "rng_rank1.pt").exists()
+    assert (step2 / "rng_rank0.json").exists() and (step2 / "rng_rank1.json").exists()  # JSON, no pickle
     assert not (step2 / "model.safetensors").exists()
 
     # a run stopped after its step-2 checkpoint resumes from it and ends with the same metrics

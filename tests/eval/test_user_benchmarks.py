@@ -52,10 +52,13 @@ def test_a_new_benchmark_name_composes_and_gets_the_defaults(tmp_path):
     [
         ("eval.benchmarks.mine.pth=x", r"eval.benchmarks.mine.pth: Key 'pth' not in 'BenchmarkConfig'"),
         ("eval.benchmarks.mine.limit=many", r"eval.benchmarks.mine.limit: "),
-        ("eval.benchmarks.mine.source=local", r"eval.benchmarks.mine.path: required when source=local"),
+        (
+            "eval.benchmarks.mine.source=local",
+            r"eval.benchmarks.mine.path: required when eval.benchmarks.mine.source=local",
+        ),
         (
             "eval.benchmarks.mine.path=/no/such.jsonl",
-            r"eval.benchmarks.mine.path='/no/such.jsonl': file does not exist",
+            r"eval.benchmarks.mine.path='/no/such.jsonl': no such file",
         ),
     ],
 )

@@ -192,7 +192,7 @@ BAD_DATA = {
     "only blank lines": ("a.jsonl", b"\n\n  \n", "{path}: the file is empty"),
     "empty parquet": ("a.parquet", b"", "{path}: the file is empty (0 bytes)"),
     "null answer": ("a.jsonl", jsonl(row(), row(answer=None)), "{path}: line 2, field 'answer': null"),
-    "cut JSON line": ("a.jsonl", jsonl(GOOD, GOOD[:30]), "{path}: line 2, column"),
+    "cut JSON line": ("a.jsonl", jsonl(GOOD, GOOD[:30]), "{path}: line 2 is not valid JSON (column"),
     "not an object": ("a.jsonl", jsonl(GOOD, b"[1, 2]"), "{path}: line 2: expected a JSON object, got list"),
     "a number line": ("a.jsonl", jsonl(b"42"), "{path}: line 1: expected a JSON object, got int"),
     "row too large": (
