@@ -16,9 +16,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch loads when a model is adapted, not when the config is validated
+    import torch
 
 log = logging.getLogger(__name__)
 BIAS_CHOICES = ("none", "all", "lora_only")
@@ -106,12 +107,18 @@ def adapter_disabled(model: torch.nn.Module) -> Iterator[None]:
         yield
 
 
-@torch.no_grad()
 def merged_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The base model's weights with every LoRA delta added (W + scale B A), keyed as the plain model's.
 
     The model is not changed (no merge/unmerge round trip), so training or evaluation can go on after.
     """
+    import torch
+
+    with torch.no_grad():
+        return _merged_state_dict(model)
+
+
+def _merged_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     from peft.tuners.lora import LoraLayer
 
     peft_model = getattr(model, "module", model)
