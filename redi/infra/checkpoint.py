@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from redi.infra.distributed import is_sharded
-from redi.infra.state_io import check_dcp_metadata, load_state, save_state
+from redi.infra.state_io import check_dcp_metadata, load_state, save_state, write_tensors
 from redi.infra.status import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def save_checkpoint(
     target = directory / f"step_{step}"
     tmp = Path(tempfile.mkdtemp(prefix=f".step_{step}.", dir=directory))
     try:
-        save_file(_model_state(model), str(tmp / MODEL_FILE))
+        write_tensors(_model_state(model), tmp / MODEL_FILE)
         trainer_state = {
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),

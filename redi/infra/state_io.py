@@ -19,6 +19,18 @@ from safetensors.torch import load_file, save_file
 FORMAT = 1
 
 
+def write_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors' save_file, with a failed write (a full disk) raised as the OSError it is, naming the file."""
+    try:
+        save_file(tensors, str(path))
+    except OSError:
+        raise
+    except Exception as e:  # safetensors wraps I/O errors in its own SafetensorError
+        if "I/O error" in str(e) or "No space" in str(e):
+            raise OSError(f"{path}: {e}") from e
+        raise
+
+
 class StateFormatError(ValueError):
     """A state file that is not what :func:`save_state` writes; the message names the file and the place."""
 
@@ -79,7 +91,7 @@ def save_state(stem: Path, obj: Any) -> list[Path]:
     tensors: dict[str, torch.Tensor] = {}
     structure = _encode(obj, tensors, "")
     json_path, tensor_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
-    save_file(tensors, str(tensor_path))
+    write_tensors(tensors, tensor_path)
     json_path.write_text(json.dumps({"format": FORMAT, "state": structure}, allow_nan=True))
     return [json_path, tensor_path]
 
