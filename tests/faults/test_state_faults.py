@@ -3,6 +3,7 @@ a malformed line, the run-directory lock (two holders, a killed holder), a full 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -177,9 +178,8 @@ def test_an_unreachable_server_falls_back_to_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_INIT_TIMEOUT", "5")
     monkeypatch.setenv("HOME", str(tmp_path))
     tracker = Tracker(tmp_path)
-    t0 = time.perf_counter()
     tracker.start_wandb(mode="online", **KW)
-    assert tracker.mode == "offline" and time.perf_counter() - t0 < 60
+    assert tracker.mode == "offline"  # the time it took is recorded by the catalogue, not asserted
     tracker.finish()
     assert "W&B could not start (online: CommError" in Status(tmp_path).data["warnings"][0]
 
@@ -203,3 +203,18 @@ def test_the_wandb_service_killed_mid_run_turns_wandb_off_and_keeps_every_row(tm
     warnings = Status(tmp_path).data["warnings"]
     assert len(warnings) == 1 and warnings[0].startswith("W&B failed at step 2 (log:")
     assert tracker.mode == "disabled"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_wandb_service():
+    """Each test here gets its own W&B service; a killed one must not be inherited by later tests' runs.
+
+    W&B exports the service's address (WANDB_SERVICE) to the environment, so subprocesses started after a test
+    that killed the service would connect to a dead one.
+    """
+    yield
+    import wandb
+
+    with contextlib.suppress(Exception):  # the service may already be dead: that is the point
+        wandb.teardown()
+    os.environ.pop("WANDB_SERVICE", None)

@@ -56,7 +56,7 @@ def test_accumulated_step_has_the_gradient_of_the_objectives_loss(name, hyper):
     model.zero_grad(set_to_none=True)
     out = spec(policy_logps(model, collate_rows(data, list(range(6)), 0)), None, **hyper)
     out.loss().backward()
-    assert stats.loss == pytest.approx(out.loss().item(), rel=1e-12)
-    assert stats.weight == pytest.approx(out.weights.sum().item(), rel=1e-12)  # SFT: tokens; pairs: 6
+    assert stats.loss == pytest.approx(out.loss().item(), rel=1e-6)  # fp32: summation order differs
+    assert stats.weight == pytest.approx(out.weights.sum().item(), rel=1e-6)  # SFT: tokens; pairs: 6
     for a, b in zip(stepped, grads(model), strict=True):
-        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-8)
