@@ -101,8 +101,14 @@ def _wait_until(done: Callable[[], bool], *procs: subprocess.Popen) -> None:
 
 
 def _member_dir(runs: Path, epochs: str) -> Path | None:
-    found = [d for d in runs.glob("sweeps/*/*") if d.is_dir() and f"trainer.epochs={epochs}," in f"{d.name},"]
-    return found[0] if found else None
+    """The member directory whose overrides (.hydra/overrides.yaml; directory names are short) set the epochs."""
+    for overrides in runs.glob("sweeps/*/*/.hydra/overrides.yaml"):
+        try:
+            if f"trainer.epochs={epochs}" in (OmegaConf.load(overrides) or []):
+                return overrides.parent.parent
+        except (OSError, ValueError):  # being written
+            continue
+    return None
 
 
 def _job_id(run_dir: Path) -> str:
