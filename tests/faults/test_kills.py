@@ -124,7 +124,11 @@ def test_two_launches_at_once_one_runs_the_other_names_it(reference, tmp_path):
     run_dir = tmp_path / "twice"
     first = launch(run_dir)
     assert wait_for(lambda: (run_dir / ".lock").exists() and (run_dir / ".lock").read_text().strip(), first)
-    code, out = finish(launch(run_dir))
+    os.kill(first.pid, signal.SIGSTOP)  # held (alive, lock taken) while the second launch starts: no race
+    try:
+        code, out = finish(launch(run_dir))
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     assert code == 3 and f"is in use by pid {first.pid}" in out, out[-3000:]
     waiter = launch(run_dir, "trainer.wait_for_lock=true")
     assert finish(first)[0] == 0
