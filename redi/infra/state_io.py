@@ -118,6 +118,8 @@ _DCP_MODULES = ("torch.distributed.checkpoint.", "torch.distributed._shard.", "c
 _DCP_TORCH_NAMES = {"Size", "device", "dtype", "float32", "float16", "bfloat16", "float64", "int64", "int32",
                     "int8", "uint8", "bool", "layout", "strided", "memory_format", "contiguous_format"}  # fmt: skip
 _DCP_BUILTINS = {"set", "frozenset", "slice", "complex"}
+# a layout by name (as torch's weights_only admits) and the checkpoint's path in its storage metadata
+_DCP_OTHER = {("torch.serialization", "_get_layout"), ("pathlib", "PosixPath"), ("pathlib", "PurePosixPath")}
 
 
 class _MetadataUnpickler(pickle.Unpickler):
@@ -128,6 +130,7 @@ class _MetadataUnpickler(pickle.Unpickler):
             module.startswith(_DCP_MODULES)
             or (module == "torch" and name in _DCP_TORCH_NAMES)
             or (module == "builtins" and name in _DCP_BUILTINS)
+            or (module, name) in _DCP_OTHER
         )
         if not allowed:
             raise pickle.UnpicklingError(f"refusing {module}.{name}")

@@ -56,11 +56,11 @@ class TrainState:
                 directory, self.step, self.model, self.optimizer, self.scheduler, self.state_dict(), keep
             )
 
-    def resume(self, directory: Path) -> bool:
+    def resume(self, directory: Path, total_steps: int) -> bool:
         """Load the newest checkpoint in ``directory`` if there is one; True when it did."""
         path = latest_checkpoint(directory)
         if path is None:
             return False
         self.load_state_dict(load_checkpoint(path, self.model, self.optimizer, self.scheduler))
-        log.info("resumed from %s at step %d", path, self.step)
+        log.info("resumed from %s at step %d of %d", path, self.step, total_steps)
         return True

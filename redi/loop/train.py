@@ -140,7 +140,7 @@ def _begin(
     state: TrainState, seed: int, total: int, checkpoints: Path, session: Session, evals: EvalSchedule
 ) -> None:
     """Resume from the newest checkpoint (or seed a fresh run), mark the run running, evaluate step 0."""
-    resumed = state.resume(checkpoints)
+    resumed = state.resume(checkpoints, total)
     if resumed:
         session.tracker.truncate_after(state.step)  # what was logged after the checkpoint is logged again
     else:
