@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,21 @@ def _private_cache(tmp_path_factory, monkeypatch):
     cache = tmp_path_factory.getbasetemp() / "redi-cache"
     monkeypatch.setenv("REDI_CACHE_DIR", str(cache))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(cache / "hf-datasets"))
+
+
+@pytest.fixture(autouse=True)
+def _own_wandb_service():
+    """A test that starts W&B in this process ends its service and unexports it.
+
+    W&B exports its service's address (WANDB_SERVICE); runs started later as subprocesses would otherwise share
+    this process's service, which still holds a killed run's id ("run ID ... is in use") or is itself dead.
+    """
+    before = os.environ.get("WANDB_SERVICE")
+    yield
+    if os.environ.get("WANDB_SERVICE") != before and "wandb" in sys.modules:
+        with contextlib.suppress(Exception):  # the service may already be dead
+            sys.modules["wandb"].teardown()
+        os.environ.pop("WANDB_SERVICE", None)
 
 
 @pytest.fixture
