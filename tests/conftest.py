@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,17 +27,15 @@ def _private_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _own_wandb_service():
-    """A test that starts W&B in this process ends its service and unexports it.
+def _unexport_wandb_service():
+    """Runs started as subprocesses get W&B services of their own.
 
-    W&B exports its service's address (WANDB_SERVICE); runs started later as subprocesses would otherwise share
-    this process's service, which still holds a killed run's id ("run ID ... is in use") or is itself dead.
+    W&B exports its in-process service's address (WANDB_SERVICE); a subprocess that inherits it shares this
+    process's service, which may still hold a killed run's id ("run ID ... is in use").
     """
     before = os.environ.get("WANDB_SERVICE")
     yield
-    if os.environ.get("WANDB_SERVICE") != before and "wandb" in sys.modules:
-        with contextlib.suppress(Exception):  # the service may already be dead
-            sys.modules["wandb"].teardown()
+    if os.environ.get("WANDB_SERVICE") != before:
         os.environ.pop("WANDB_SERVICE", None)
 
 

@@ -3,6 +3,7 @@ a malformed line, the run-directory lock (two holders, a killed holder), a full 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -202,3 +203,14 @@ def test_the_wandb_service_killed_mid_run_turns_wandb_off_and_keeps_every_row(tm
     warnings = Status(tmp_path).data["warnings"]
     assert len(warnings) == 1 and warnings[0].startswith("W&B failed at step 2 (log:")
     assert tracker.mode == "disabled"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_wandb_service():
+    """Each test here ends the W&B service it used: one of them kills it, and later tests must not meet a dead one."""
+    yield
+    import wandb
+
+    with contextlib.suppress(Exception):  # the service may already be dead: that is the point
+        wandb.teardown()
+    os.environ.pop("WANDB_SERVICE", None)
