@@ -320,6 +320,9 @@ class EvalConfig:
     batch_size: int = 64
     seed: int = 0
     every_n_steps: int = 0  # 0 = no evaluation during training
+    # during training (step 0 and every_n_steps) only each benchmark's first N problems: cheap curves, while the
+    # final evaluation uses the benchmark's own limit (e.g. curves on 300, final checkpoint on 1,000); null = same
+    curve_limit: int | None = None
     at_start: bool = True  # evaluate the starting model (step 0) of a preference run
     at_end: bool = True
     prompt_template: str = "{problem}"

@@ -57,6 +57,7 @@ def check_eval(c: Checks, data_source: str) -> None:
     c.number("max_new_tokens", low=1, integer=True)
     c.number("batch_size", low=1, integer=True)
     c.number("every_n_steps", low=0, integer=True, hint="0 = no evaluation during training")
+    c.number("curve_limit", low=1, integer=True, optional=True, hint="null = the benchmarks' own limits")
     c.number("vllm_gpu_memory_utilization", low=0, high=1, low_open=True)
     c.number("vllm_tensor_parallel_size", low=1, integer=True)
     samples = c.get("num_samples")

@@ -126,11 +126,17 @@ def evaluate(
     run_dir: Path | None,
     synthetic: Any = None,
     model_path: str | None = None,
+    final: bool = True,
 ) -> dict[str, float]:
-    """Run every benchmark of ``cfg``; write ``run_dir/eval/step_{step}.jsonl``; return ``eval/<bench>/...`` metrics."""
+    """Run every benchmark of ``cfg``; write ``run_dir/eval/step_{step}.jsonl``; return ``eval/<bench>/...`` metrics.
+
+    ``final=False`` (a curve point during training) keeps only each benchmark's first ``cfg.curve_limit`` problems.
+    """
     validate_eval_config(cfg)
     template = resolve_prompt_template(cfg.prompt_template)
     suite = {name: load_benchmark(name, bench, synthetic=synthetic) for name, bench in cfg.benchmarks.items()}
+    if not final and cfg.curve_limit is not None:
+        suite = {name: problems[: cfg.curve_limit] for name, problems in suite.items()}
     engine = make_engine(cfg, model, tokenizer, model_path)
     metrics: dict[str, float] = {}
     records: list[dict[str, Any]] = []

@@ -31,7 +31,7 @@ from redi.loop.step import LoopInputs, Step
 log = logging.getLogger(__name__)
 __all__ = ["EvalSchedule", "LoopInputs", "TrainOutcome", "train"]
 
-Evaluator = Callable[[torch.nn.Module, int], dict[str, float]]
+Evaluator = Callable[[torch.nn.Module, int, bool], dict[str, float]]  # (model, step, final) -> eval/* metrics
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
         and evals.evaluate is not None
         and state.last_eval_step != state.step
     ):
-        _evaluate(state, evals, session)
+        _evaluate(state, evals, session, final=True)
     if ended == "completed" and state.detector.collapsed_at is not None:
         ended, reason = "collapsed", state.detector.reason
     status.update(**state.detector.summary())  # the rule's verdict and how close it came (redi.loop.collapse)
@@ -166,8 +166,8 @@ def _optimizer_step(
     return math.sqrt(sum(squared_sum(p.detach() - b) for p, b in zip(params, before, strict=True)))
 
 
-def _evaluate(state: TrainState, evals: EvalSchedule, session: Session) -> bool:
-    """Evaluate on rank 0 and log it; True (on every rank) when the collapse rule fired."""
+def _evaluate(state: TrainState, evals: EvalSchedule, session: Session, final: bool = False) -> bool:
+    """Evaluate on rank 0 and log it (``final``: the end of the run); True (on every rank) when the rule fired."""
     env = session.env
     state.last_eval_step = state.step
     fired = False
@@ -175,7 +175,7 @@ def _evaluate(state: TrainState, evals: EvalSchedule, session: Session) -> bool:
     unwrapped = getattr(state.model, "module", state.model)
     eval_model = unsharded_copy(unwrapped, env.device) if evals.evaluate is not None else None
     if env.is_main and evals.evaluate is not None:
-        state.eval_metrics = evals.evaluate(eval_model, state.step)
+        state.eval_metrics = evals.evaluate(eval_model, state.step, final)
         session.tracker.log(state.eval_metrics, step=state.step)
         accs = [v for k, v in state.eval_metrics.items() if k.endswith("/pass@1")]
         if accs:

@@ -16,23 +16,33 @@ from redi.stages.inputs import starting_point
 from redi.stages.result import RunResult
 from redi.stages.tracking import start_tracking
 
-Evaluator = Callable[[torch.nn.Module, int], dict[str, float]]
+Evaluator = Callable[[torch.nn.Module, int, bool], dict[str, float]]  # (model, step, final) -> eval/* metrics
 
 
 def make_evaluator(cfg: DictConfig, tokenizer, run_dir: Path) -> Evaluator | None:
-    """``evaluate(model, step) -> eval/* metrics`` on the configured benchmarks, or None when there are none."""
+    """``evaluate(model, step, final) -> eval/* metrics`` on the configured benchmarks, or None when there are none.
+
+    ``final`` is False for the curve points during training (``eval.curve_limit`` problems per benchmark).
+    """
     if not cfg.eval.benchmarks:
         return None
     from redi.eval.evaluate import evaluate
 
-    def _evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
+    def _evaluate(model: torch.nn.Module, step: int, final: bool = True) -> dict[str, float]:
         model_path = None
         if cfg.eval.engine == "vllm":  # vLLM loads weights from disk: hand it the current ones
             model_path = str(run_dir / "eval_model")
             save_model(model, tokenizer, Path(model_path))
         with phase(f"evaluation at step {step}"):
             return evaluate(
-                model, tokenizer, cfg.eval, step, run_dir, synthetic=cfg.data.synthetic, model_path=model_path
+                model,
+                tokenizer,
+                cfg.eval,
+                step,
+                run_dir,
+                synthetic=cfg.data.synthetic,
+                model_path=model_path,
+                final=final,
             )
 
     return _evaluate
@@ -46,7 +56,7 @@ def run(cfg: DictConfig, spec: ObjectiveSpec, session: Session, stage1: Path | N
     evaluator = make_evaluator(cfg, tokenizer, session.run_dir)
     assert evaluator is not None
     start_tracking(cfg, spec, session)
-    metrics = evaluator(model, 0) if session.env.is_main else {}
+    metrics = evaluator(model, 0, True) if session.env.is_main else {}
     session.tracker.log(metrics, step=0)
     session.tracker.summary(metrics)
     session.end("completed", step=0, final_metrics=metrics)

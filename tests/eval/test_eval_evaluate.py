@@ -143,3 +143,23 @@ def test_open_r1_prompt_text():
     assert "$\\boxed{ANSWER}$" in text and text.endswith(
         "Think step by step before answering.\n\nWhat is 1+1?"
     )
+
+
+def test_curve_points_use_curve_limit_and_the_final_evaluation_the_benchmark_limit(
+    tiny, bench_file, tmp_path
+):
+    """A curve point (final=False) scores the first eval.curve_limit problems; the final one all of them."""
+    model, tokenizer = tiny
+    cfg = EvalConfig(
+        benchmarks={"tiny": BenchmarkConfig(path=str(bench_file))},
+        num_samples=1,
+        max_new_tokens=4,
+        curve_limit=2,
+        progress_bar=False,
+    )
+    ev.evaluate(model, tokenizer, cfg, step=5, run_dir=tmp_path, final=False)
+    ev.evaluate(model, tokenizer, cfg, step=9, run_dir=tmp_path, final=True)
+    curve = [json.loads(line)["prompt_id"] for line in (tmp_path / "eval" / "step_5.jsonl").open()]
+    final = [json.loads(line)["prompt_id"] for line in (tmp_path / "eval" / "step_9.jsonl").open()]
+    assert curve == ["0", "1"]
+    assert final == ["0", "1", "2"]
