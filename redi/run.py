@@ -92,7 +92,7 @@ def format_summary(result, cfg: DictConfig) -> str:
     def acc(metrics: dict[str, float]) -> str:
         parts = []
         for key, value in sorted(metrics.items()):
-            if key.endswith("/pass@1"):
+            if key.startswith("eval/") and key.endswith("/pass@1"):  # not gain/<bench>/pass@1
                 sem = metrics.get(key + "_sem")
                 bench = key.split("/")[1]
                 parts.append(f"{bench} {value:.3f}" + (f" ± {sem:.3f}" if sem is not None else ""))
