@@ -23,6 +23,9 @@ import yaml
 from redi.eval.paired import eval_steps, paired_gain, problem_scores
 
 
+FINISHED = ("completed", "collapsed", "diverged")
+
+
 def final_texts(run: Path, step: int) -> list[dict]:
     """The sampled answers (prompt_id, gold, text) of the run's evaluation at ``step``."""
     lines = (run / "eval" / f"step_{step}.jsonl").read_text().splitlines()
@@ -50,6 +53,8 @@ def describe(run: Path) -> dict | None:
         return None
     cfg = yaml.safe_load(cfg_file.read_text())
     status = json.loads(status_file.read_text())
+    if status.get("state") not in FINISHED:  # running, interrupted or failed: no final checkpoint to score
+        return None
     steps = eval_steps(run)
     if not steps:
         return None
