@@ -22,7 +22,6 @@ import yaml
 
 from redi.eval.paired import eval_steps, paired_gain, problem_scores
 
-
 FINISHED = ("completed", "collapsed", "diverged")
 
 
