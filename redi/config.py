@@ -245,6 +245,11 @@ class TrainerConfig:
     precision: str = "fp32"  # fp32 | bf16
     threads: int | None = None  # torch intra-op threads on CPU; null leaves torch's default
     track_update_norm: bool = True
+    # how a micro-batch's sequences go through the model (redi.loop.microbatch): auto (packed with FlashAttention,
+    # else padded) | padded (length-sorted forwards) | packed | single (one padded forward) | plain (one forward,
+    # full logits: the unoptimised reference)
+    forward: str = "auto"
+    forward_max_tokens: int | None = None  # cap on the token slots of one forward (activation memory)
     progress_bar: bool = True
     distributed: str = "auto"  # auto (ddp when world size > 1) | ddp | fsdp
     wait_for_lock: bool = False  # another process holds the run directory: wait for it (true) or stop (false)

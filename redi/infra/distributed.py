@@ -141,6 +141,32 @@ def all_reduce_sum(values: torch.Tensor, env: DistEnv) -> torch.Tensor:
     return values
 
 
+def all_reduce_grads(params: list[torch.nn.Parameter], env: DistEnv, bucket_elements: int = 1 << 25) -> None:
+    """Sum the parameters' gradients over ranks in flat buckets (what DDP does, done after the last backward).
+
+    A parameter without a gradient contributes zeros (every rank reduces the same buckets); its ``.grad`` is set.
+    Identity in one process.
+    """
+    if not env.enabled:
+        return
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    bucket: list[torch.Tensor] = []
+    size = 0
+    for i, p in enumerate(params):
+        bucket.append(p.grad)
+        size += p.grad.numel()
+        if size >= bucket_elements or i == len(params) - 1:
+            flat = torch.cat([g.reshape(-1) for g in bucket])
+            dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+            offset = 0
+            for g in bucket:
+                g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                offset += g.numel()
+            bucket, size = [], 0
+
+
 def barrier(env: DistEnv) -> None:
     if env.enabled:
         dist.barrier()

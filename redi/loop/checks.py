@@ -41,6 +41,8 @@ def check_trainer(c: Checks) -> None:
     c.choice("precision", ("fp32", "bf16"))
     c.choice("device", ("auto", "cpu", "cuda"))
     c.choice("distributed", ("auto", "ddp", "fsdp"))
+    c.choice("forward", ("auto", "padded", "packed", "single", "plain"))
+    c.number("forward_max_tokens", low=1, integer=True, optional=True, hint="null for no cap")
     from redi.loop.collapse import validate_collapse_config
 
     c.guard(lambda: validate_collapse_config(c.get("collapse")), ValueError)

@@ -6,6 +6,8 @@ compute on long-tailed data, so the sequences are sorted by length and cut into 
 forward, padded to its own longest ("padded" layout) or concatenated into one row with positions restarting per
 sequence ("packed": padding-free, for FlashAttention's variable-length kernels). The per-sequence log-probs are
 put back in the micro-batch's order, so the objective and its single backward see the same values as one forward.
+"single" is one padded forward of the whole micro-batch with the chunked head; "plain" is the unoptimised reference:
+one padded forward that builds the full (N, T, V) logits, then log-softmax (``plain_sequence_logps``).
 """
 
 from __future__ import annotations
@@ -15,16 +17,23 @@ from dataclasses import dataclass
 
 import torch
 
-from redi.data.tokenize import Encoded, EncodedRows, TokenBatch, collate
-from redi.loop.logprobs import CHUNK_ELEMENTS, PackedBatch, sequence_logps, split_pairs
+from redi.data.tokenize import Encoded, EncodedRows, TokenBatch, collate, collate_rows
+from redi.loop.logprobs import (
+    CHUNK_ELEMENTS,
+    PackedBatch,
+    plain_sequence_logps,
+    sequence_logps,
+    split_pairs,
+)
 from redi.objectives.base import SequenceLogps
 
-LAYOUTS = ("padded", "packed", "single")
+LAYOUTS = ("padded", "packed", "single", "plain")
 
 
 @dataclass(frozen=True)
 class ForwardLayout:
-    """mode: padded | packed | single (all sequences of a micro-batch in one padded forward, the plain way).
+    """mode: padded | packed | single (all sequences of a micro-batch in one padded forward) | plain (single, with
+    full logits: the unoptimised reference).
 
     overhead_tokens: the fixed cost of one more forward, in token slots (launches, small matmuls).
     max_tokens: cap on the token slots of one forward (activation memory); None = no cap.
@@ -44,6 +53,15 @@ def default_layout(attn_implementation: str | None) -> ForwardLayout:
     """Packed where a variable-length attention kernel is in use, length-sorted padded forwards elsewhere."""
     packed = (attn_implementation or "").startswith("flash_attention")
     return ForwardLayout(mode="packed" if packed else "padded")
+
+
+def resolve_layout(mode: str, model: torch.nn.Module, max_tokens: int | None = None) -> ForwardLayout:
+    """The layout ``trainer.forward`` names; ``auto`` picks by the model's attention implementation."""
+    if mode != "auto":
+        return ForwardLayout(mode=mode, max_tokens=max_tokens)
+    inner = getattr(model, "module", model)
+    attn = getattr(getattr(inner, "config", None), "_attn_implementation", None)
+    return ForwardLayout(mode=default_layout(attn).mode, max_tokens=max_tokens)
 
 
 @dataclass
@@ -164,6 +182,12 @@ def rows_logps(
     stats: ForwardStats | None = None,
 ) -> SequenceLogps:
     """The policy's log-probs of the given rows (chosen, and rejected for pairs) through length-sorted forwards."""
+    if layout.mode == "plain":
+        batch = collate_rows(rows, indices, pad_id)
+        if stats is not None:
+            stats.add(batch)
+        logps, lengths = plain_sequence_logps(model, batch.to(device))
+        return split_pairs(logps, lengths, batch.num_pairs)
     seqs = [rows.chosen[i] for i in indices]
     if rows.rejected is not None:
         seqs += [rows.rejected[i] for i in indices]

@@ -18,15 +18,16 @@ from pathlib import Path
 import torch
 
 from redi.config import TrainerConfig
-from redi.data.batching import padding_fraction
-from redi.infra.distributed import barrier, broadcast_flag, squared_sum, unsharded_copy
+from redi.infra.distributed import barrier, broadcast_flag, unsharded_copy
 from redi.infra.progress import Progress, on_terminal
 from redi.infra.session import Session
 from redi.loop.collapse import CollapseDetector
 from redi.loop.optim import build_optimizer, clip_gradients
+from redi.loop.plan import BatchPlan
 from redi.loop.preemption import Interrupted, PreemptionGuard
 from redi.loop.state import TrainState
-from redi.loop.step import LoopInputs, Step
+from redi.loop.step import NUM_STATS, LoopInputs, Step, StepStats
+from redi.loop.update_norm import adamw_update_norm
 
 log = logging.getLogger(__name__)
 __all__ = ["EvalSchedule", "LoopInputs", "TrainOutcome", "train"]
@@ -78,29 +79,12 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
     while state.step < total:
         if broadcast_flag(guard.requested, env):
             _preempt(state, cfg, session, guard, checkpoints)
-        t0 = time.perf_counter()
-        indices = plan.batch(state.step)
-        stats = step(indices)
-        lr = scheduler.get_last_lr()[0]
-        grad_norm = clip_gradients(step.params, cfg.max_grad_norm)
-        if not (math.isfinite(stats.loss) and math.isfinite(grad_norm)):
-            state.step += 1
-            ended, reason = "diverged", _divergence(state.step, stats.loss, grad_norm)
-            optimizer.zero_grad(set_to_none=True)
-            tracker.log(
-                {"train/loss": stats.loss, "train/grad_norm": grad_norm, "train/lr": lr}, step=state.step
-            )
+        stats, metrics = _train_step(state, step, plan, cfg)
+        if not (math.isfinite(stats.loss) and math.isfinite(metrics["train/grad_norm"])):
+            ended, reason = "diverged", _divergence(state.step, stats.loss, metrics["train/grad_norm"])
+            keys = ("train/loss", "train/grad_norm", "train/lr")
+            tracker.log({k: metrics[k] for k in keys}, step=state.step)
             break
-        update_norm = _optimizer_step(state, step.params, cfg.track_update_norm)
-        metrics = {
-            **stats.metrics(inputs.objective.needs_pairs),
-            "train/lr": lr,
-            "train/grad_norm": grad_norm,
-            "train/epoch": state.step / plan.steps_per_epoch,
-            "train/padding_frac": padding_fraction([indices], inputs.rows.lengths),
-            **({"train/update_norm": update_norm} if update_norm is not None else {}),
-            "train/tokens_per_s": stats.tokens / max(time.perf_counter() - t0, 1e-9),
-        }
         if state.step % cfg.log_every == 0 or state.step == total:
             tracker.log(metrics, step=state.step)
         progress.update(1, tokens=float(stats.tokens), loss=stats.loss)
@@ -122,6 +106,13 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
             barrier(env)
     progress.close()
     guard.restore()
+    return _finish(state, evals, session, ended, reason)
+
+
+def _finish(
+    state: TrainState, evals: EvalSchedule, session: Session, ended: str, reason: str
+) -> TrainOutcome:
+    """The final evaluation (unless it just ran or the run diverged) and the collapse rule's verdict."""
     if (
         ended != "diverged"
         and evals.at_end
@@ -131,8 +122,8 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
         _evaluate(state, evals, session, final=True)
     if ended == "completed" and state.detector.collapsed_at is not None:
         ended, reason = "collapsed", state.detector.reason
-    status.update(**state.detector.summary())  # the rule's verdict and how close it came (redi.loop.collapse)
-    tracker.summary(state.detector.summary())
+    session.status.update(**state.detector.summary())  # the rule's verdict and how close it came
+    session.tracker.summary(state.detector.summary())
     return TrainOutcome(ended, state.step, reason, state.eval_metrics, state.start_metrics)
 
 
@@ -152,18 +143,36 @@ def _begin(
         state.start_metrics = dict(state.eval_metrics)
 
 
-def _optimizer_step(
-    state: TrainState, params: list[torch.nn.Parameter], track_update_norm: bool
-) -> float | None:
-    """Apply the gradient, advance the schedule and the step; returns the update's norm when tracked."""
-    before = [p.detach().clone() for p in params] if track_update_norm else None
+def _train_step(
+    state: TrainState, step: Step, plan: BatchPlan, cfg: TrainerConfig
+) -> tuple[StepStats, dict[str, float]]:
+    """One optimizer step: forward/backward, clip, AdamW, schedule; the step's metrics read in one host sync.
+
+    A non-finite loss or gradient norm ends the run (the caller stops before logging or saving anything else), so
+    the optimizer step is not held back for the check: the sums, the gradient norm and the update norm are read
+    together after it.
+    """
+    t0 = time.perf_counter()
+    sums = step(plan.batch(state.step))
+    lr = state.scheduler.get_last_lr()[0]
+    grad_norm = clip_gradients(step.params, cfg.max_grad_norm)
     state.optimizer.step()
+    update = adamw_update_norm(state.optimizer) if cfg.track_update_norm else None
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
     state.step += 1
-    if before is None:
-        return None
-    return math.sqrt(sum(squared_sum(p.detach() - b) for p, b in zip(params, before, strict=True)))
+    norms = [grad_norm] + ([update] if update is not None else [])
+    values = torch.cat([sums, *(n.reshape(1).to(sums) for n in norms)]).tolist()  # the one host sync
+    stats = StepStats(*values[:NUM_STATS])
+    metrics = {
+        **stats.metrics(step.objective.needs_pairs),
+        "train/lr": lr,
+        "train/grad_norm": values[NUM_STATS],
+        "train/epoch": state.step / plan.steps_per_epoch,
+        **({"train/update_norm": values[NUM_STATS + 1]} if update is not None else {}),
+        "train/tokens_per_s": stats.tokens / max(time.perf_counter() - t0, 1e-9),
+    }
+    return stats, metrics
 
 
 def _evaluate(state: TrainState, evals: EvalSchedule, session: Session, final: bool = False) -> bool:

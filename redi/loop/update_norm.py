@@ -35,7 +35,10 @@ def adamw_update_norm(optimizer: torch.optim.Optimizer) -> torch.Tensor:
             state = optimizer.state.get(p)
             if not state or "exp_avg" not in state:
                 continue
-            step = float(state["step"])
+            step = state[
+                "step"
+            ]  # a device tensor for the fused kernel: used as one, so the GPU is not synced
+            step = step if torch.is_tensor(step) and step.device.type != "cpu" else float(step)
             u = state["exp_avg_sq"].div(1 - b2**step).sqrt_().add_(eps)
             u = torch.div(state["exp_avg"], u).div_(1 - b1**step)
             p_old = (p + lr * u) / (1 - lr * wd) if wd else None
