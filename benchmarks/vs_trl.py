@@ -2,7 +2,7 @@
 
     pip install -e '.[bench]'
     nice -n 19 python benchmarks/vs_trl.py [--models tiny,small] [--objectives sft,dpo,simpo,redi] [--rows 96]
-        [--repeats 3] [--threads 2] [--profile]
+        [--repeats 3] [--threads 1] [--profile]
 
 One invocation interleaves, for every repeat, model and objective: TRL (SFTTrainer; DPOTrainer with a precomputed
 reference; CPOTrainer with loss_type simpo for SimPO, and for REDI, which TRL lacks and which does the same pair
@@ -72,14 +72,14 @@ def _result(step_times: list[float], step_tokens: list[int], step_slots: list[in
 
 
 def run_redi(spec: dict) -> dict:
-    import torch
-
     from redi.config import TrainerConfig
     from redi.data.tokenize import Encoded, EncodedRows
     from redi.infra.distributed import DistEnv
+    from redi.infra.session import Session
     from redi.infra.status import Status
     from redi.infra.tracking import Tracker
-    from redi.loop.train import LoopInputs, train
+    from redi.loop.plan import Batching, BatchPlan
+    from redi.loop.train import EvalSchedule, LoopInputs, train
     from redi.objectives import get_objective
     from redi.stages.reference import compute_reference_logps
 
@@ -118,27 +118,16 @@ def run_redi(spec: dict) -> dict:
         save_every=10**9,
         progress_bar=False,
         device="cpu",
+        forward=spec.get("forward", "auto"),
     )
+    plan = BatchPlan(encoded.group_lengths, BATCH, spec["seed"], Batching(spec["batching"]), 1.0, -1)
     with tempfile.TemporaryDirectory() as tmp:
+        session = Session(Path(tmp), env, Status(Path(tmp)), TimedTracker(Path(tmp)))
         inputs = LoopInputs(
-            model, encoded, objective, HYPER[spec["objective"]], reference, PAD_ID, LR, spec["seed"]
+            model, encoded, plan, objective, HYPER[spec["objective"]], reference, PAD_ID, LR, spec["seed"]
         )
-        batching = {"mode": spec["batching"], "window": 64, "max_tokens": None}
         with _maybe_profile(spec):
-            train(
-                inputs,
-                cfg,
-                run_dir=Path(tmp),
-                env=env,
-                tracker=TimedTracker(Path(tmp)),
-                status=Status(Path(tmp)),
-                evaluate=None,
-                eval_every=0,
-                eval_at_start=False,
-                eval_at_end=False,
-                batching=batching,
-            )
-    del torch
+            train(inputs, cfg, session, EvalSchedule())
     return _result(times, toks, slots, model, losses)
 
 
@@ -190,7 +179,6 @@ def _trl_trainer(spec: dict, model, tok, out_dir: str):
         beta=2.0,
         simpo_gamma=1.0,
         max_length=4096,
-        max_prompt_length=2048,
         **common,
     )
     return CPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
@@ -271,6 +259,7 @@ def measure(spec: dict) -> dict:
         **os.environ,
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": str(spec["threads"]),
     }
     out = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True, env=env
@@ -297,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--objectives", default="sft,dpo,simpo,redi")
     parser.add_argument("--rows", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="one profiled run per framework instead")
     args = parser.parse_args(argv)
@@ -335,10 +324,11 @@ def main(argv: list[str] | None = None) -> None:
                     print(
                         f"  rep {rep} {model} {objective:<5} {framework:<4} {batching:<10} "
                         f"{r['tokens_per_s']:8.0f} tok/s  pad {r['pad_frac']:.3f}  rss {r['peak_rss_mb']:.0f} MB  "
-                        f"loss {[round(x, 5) for x in r['losses'][:2]]}",
+                        f"loss {[round(x, 5) for x in r['losses'][:2]]}  load {os.getloadavg()[0]:.2f}",
                         flush=True,
                     )
     check_tokens(results)
+    print(f"load at the end {os.getloadavg()}; {args.threads} thread(s) per side, not niced")
     print(table(results, peak))
 
 

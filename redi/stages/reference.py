@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from redi.data.tokenize import EncodedRows, collate_rows
+from redi.data.tokenize import EncodedRows
 from redi.infra.cache import content_key, exclusive, file_digest
 from redi.infra.distributed import DistEnv, all_reduce_sum, barrier, broadcast_flag
 from redi.infra.progress import track
-from redi.loop.logprobs import sequence_logps
+from redi.loop.microbatch import resolve_layout, rows_logps
 from redi.model import ModelSource
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,17 @@ def compute_reference_logps(
     was_training = model.training
     model.eval()
     out = torch.zeros(len(rows), 2, dtype=torch.float64)
-    mine = list(range(env.rank, len(rows), env.world_size))
+    # sorted by length, so a batch holds similar lengths; each batch then runs the loop's length-sorted forwards
+    group = rows.group_lengths
+    mine = sorted(range(env.rank, len(rows), env.world_size), key=lambda i: (group[i], i))
+    layout = resolve_layout("auto", model)
     starts = range(0, len(mine), batch_size)
     for start in track(starts, len(starts), "reference log-probs", unit="batches", enabled=env.is_main):
         idx = mine[start : start + batch_size]
-        batch = collate_rows(rows, idx, pad_id).to(env.device)
         with adapter_disabled(model):
-            logps, _ = sequence_logps(model, batch)
-        b = len(idx)
-        out[idx, 0] = logps[:b].double().cpu()
-        out[idx, 1] = logps[b:].double().cpu()
+            logps = rows_logps(model, rows, idx, pad_id, layout, env.device)
+        out[idx, 0] = logps.chosen_logps.double().cpu()
+        out[idx, 1] = logps.rejected_logps.double().cpu()
     model.train(was_training)
     return all_reduce_sum(out, env).float()
 

@@ -53,7 +53,7 @@ def run(
         session.status.update(stage1_dir=str(stage1))  # redi sync follows it to stage 1's W&B run
     start_tracking(cfg, spec, session)
     policy = wrap_distributed(model, cfg, env)
-    plan = batch_plan(rows.lengths, cfg, env)
+    plan = batch_plan(rows.group_lengths, cfg, env)  # pairs: the longer of the two, which both pad to
     inputs = LoopInputs(policy, rows, plan, spec, hyper, reference, tokenizer.pad_token_id, cfg.lr, cfg.seed)
     outcome = train(inputs, cfg.trainer, session, evals)
     if outcome.state != "diverged":
