@@ -28,7 +28,7 @@ def worker(path: str, length: int) -> dict:
     from redi.data.tokenize import Encoded, collate
     from redi.loop.logprobs import plain_sequence_logps, sequence_logps
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     config = Qwen2Config(
         vocab_size=VOCAB,
         hidden_size=64,
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         r = out["redi"]["added_mb"]
         p = out.get("plain", {}).get("added_mb")
         ratio = f"{r / p:.3f}" if p else "-"
-        print(f"{length:>7} {r:>9.0f} {p if p is None else round(p):>9} {ratio:>11}", flush=True)
+        print(f"{length:>7} {r:>9.0f} {'-' if p is None else round(p):>9} {ratio:>11}", flush=True)
 
 
 if __name__ == "__main__":
