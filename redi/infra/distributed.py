@@ -17,6 +17,8 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import re
+import socket
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -176,6 +178,47 @@ def teardown(env: DistEnv) -> None:
     """Destroy the process group; gloo workers on CPU sometimes abort at interpreter exit otherwise."""
     if env.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+_PEER = re.compile(r"peer \[([^\]]+)\]:\d+|\[([^\]]+)\]:\d+[^\n]*(?:reset by peer|closed by peer)")
+
+
+def describe_failure(exc: BaseException, env: DistEnv) -> str:
+    """The reason a run records for ``exc``: for a collective that lost a peer (gloo names the peer's address),
+    which node and ranks went away, then the error itself; otherwise ``Type: message``.
+
+    Shapes of gloo's message: "Connection closed by peer [127.0.0.3]:41234", "Read error [10.0.0.4]:5321:
+    Connection reset by peer". The node is the address's host name (SLURM node names resolve on the nodes).
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    found = _PEER.search(str(exc)) if env.enabled else None
+    if found is None:
+        return text
+    address = found.group(1) or found.group(2)
+    try:
+        node = socket.gethostbyaddr(address)[0].split(".")[0]
+    except OSError:
+        node = address
+    ranks = _ranks_on(node)
+    where = f"rank{'s' if len(ranks) != 1 else ''} {', '.join(map(str, ranks))} on {node}" if ranks else node
+    return (
+        f"lost {where} ({address}) during a collective: its process or node failed "
+        f"(this is rank {env.rank} of {env.world_size}); {text}"
+    )
+
+
+def _ranks_on(node: str) -> list[int]:
+    """The global ranks SLURM placed on ``node`` (block distribution, equal tasks per node); [] outside SLURM."""
+    nodelist, per_node = os.environ.get("SLURM_JOB_NODELIST"), os.environ.get("SLURM_NTASKS_PER_NODE")
+    if not nodelist or not per_node or not per_node.isdigit():
+        return []
+    from submitit.slurm.slurm import SlurmJobEnvironment
+
+    hosts = list(SlurmJobEnvironment().hostnames)
+    if node not in hosts:
+        return []
+    first = hosts.index(node) * int(per_node)
+    return list(range(first, first + int(per_node)))
 
 
 def broadcast_flag(flag: bool, env: DistEnv) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from redi.infra.distributed import DistEnv
+from redi.infra.distributed import DistEnv, describe_failure
 from redi.infra.status import Status, now
 from redi.infra.tracking import Tracker, resolve_wandb_mode
 
@@ -69,7 +69,7 @@ class Session:
             session.close_quietly()
             raise
         except BaseException as e:
-            status.update(state="failed", reason=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+            status.update(state="failed", reason=describe_failure(e, env), traceback=traceback.format_exc())
             session.close_quietly()
             raise
 
