@@ -170,6 +170,29 @@ class BuilderConfig:
 
 
 @dataclass
+class SelfGeneratedConfig:
+    """On-policy data (redi.data.self_generated): D_Pref and an RFT D_SFT from a model's own graded samples.
+
+    The problems are the task's training problems (the rest of the data block: its D_SFT after the builder's
+    filters and decontamination); ``model`` samples ``num_samples`` responses per problem, eval.grader grades them.
+    """
+
+    enabled: bool = False
+    model: str = "stage1"  # "stage1" (the cached stage-1 model) or a model.init_from-style path / hub id
+    num_samples: int = 4  # k responses per problem
+    temperature: float = 1.0  # 1.0 / top_p 1.0: the policy's own distribution (on-policy)
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 0
+    batch_size: int = 64  # sequences per generate call (the hf engine's samples depend on it)
+    engine: str | None = None  # hf | vllm; null = eval.engine
+    max_problems: int | None = 2000  # the first N training problems (the builder's order); null = all
+    pairs_per_problem: int = 1  # pairs (i-th distinct correct, i-th distinct incorrect) per problem
+    sft_per_problem: int = 1  # distinct correct samples per problem in the RFT D_SFT
+    drop_truncated: bool = False  # samples that hit max_new_tokens are neither chosen, rejected nor in D_SFT
+
+
+@dataclass
 class DataConfig:
     """Where teacher traces come from, how they become training rows and how rows become batches."""
 
@@ -186,6 +209,7 @@ class DataConfig:
     format: str = "auto"
     synthetic: SyntheticTeacherConfig = field(default_factory=SyntheticTeacherConfig)
     builder: BuilderConfig = field(default_factory=BuilderConfig)
+    self_generated: SelfGeneratedConfig = field(default_factory=SelfGeneratedConfig)
     prompt_template: str = "{problem}"  # the user turn; the paper trains on the raw problem text
     max_length: int = 1024  # prompt + response tokens; longer rows are truncated
     truncation: str = "keep_end"  # keep_end (the paper) | keep_start | drop

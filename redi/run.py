@@ -45,7 +45,7 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
     from redi.infra.session import Session
     from redi.infra.status import Status
     from redi.stages import evaluation, stage1, training
-    from redi.stages.inputs import wants_stage1_model
+    from redi.stages.inputs import needs_stage1_model
     from redi.stages.result import RunResult
 
     # one process owns the run directory (redi.infra.lock) from before it reads status.json to the end
@@ -69,7 +69,7 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
                 if cfg.mode == "stage1":
                     result = stage1.run(cfg, session)
                 else:
-                    needs_stage1 = wants_stage1_model(cfg, spec) and cfg.model.init_from == "stage1"
+                    needs_stage1 = needs_stage1_model(cfg, spec)
                     start = stage1.ensure(cfg, env) if needs_stage1 else None  # through the cache
                     if cfg.mode == "eval":
                         result = evaluation.run(cfg, spec, session, start)

@@ -77,6 +77,9 @@ def check_data(c: Checks) -> None:
     except (KeyError, IndexError, ValueError, AttributeError) as e:
         c.error("prompt_template", f"must use only {{problem}} ({type(e).__name__}: {e})")
     check_builder(c.sub("builder"))
+    from redi.data.self_generated import check_self_generated
+
+    check_self_generated(c.sub("self_generated"))
     if c.get("source") == "synthetic":
         check_teacher(c.sub("synthetic"))
 

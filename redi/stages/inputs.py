@@ -34,6 +34,15 @@ def wants_stage1_model(cfg: DictConfig, spec: ObjectiveSpec) -> bool:
     return spec.needs_pairs or cfg.mode == "eval"
 
 
+def needs_stage1_model(cfg: DictConfig, spec: ObjectiveSpec) -> bool:
+    """True when the run needs the cached stage-1 model: it starts from it, or it samples the run's data."""
+    from redi.data.self_generated import enabled
+
+    starts = wants_stage1_model(cfg, spec) and cfg.model.init_from == "stage1"
+    samples = cfg.mode == "train" and enabled(cfg.data) and cfg.data.self_generated.model == "stage1"
+    return starts or samples
+
+
 def starting_point(cfg: DictConfig, spec: ObjectiveSpec, run_dir: Path, env: DistEnv, stage1: Path | None):
     """(model, tokenizer, source) the run starts from; source is None for a model built from scratch.
 
@@ -94,8 +103,18 @@ def contamination_texts(cfg: DictConfig) -> list[str] | None:
     return texts
 
 
-def training_rows(cfg: DictConfig, spec: ObjectiveSpec, tokenizer) -> EncodedRows:
-    """D_SFT or D_Pref for this run, tokenised; logs the builder's funnel and what tokenisation dropped."""
+def training_rows(
+    cfg: DictConfig,
+    spec: ObjectiveSpec,
+    tokenizer,
+    env: DistEnv | None = None,
+    stage1: Path | None = None,
+) -> EncodedRows:
+    """D_SFT or D_Pref for this run, tokenised; logs the builder's funnel and what tokenisation dropped.
+
+    With data.self_generated.enabled the rows are the sampling model's own graded samples on the problems of the
+    teacher's build (redi.stages.self_generated; ``stage1``: the cached stage-1 run directory, when known).
+    """
     from redi.data.builder import build_training_data
 
     settings = TokenizationSettings(
@@ -114,6 +133,12 @@ def training_rows(cfg: DictConfig, spec: ObjectiveSpec, tokenizer) -> EncodedRow
             tokenizer_key=tokenizer_fingerprint(tokenizer),
             count_chat=encoder.count_chat_message,
         )
+        from redi.data.self_generated import enabled
+
+        if enabled(cfg.data):
+            from redi.stages.self_generated import self_generated_data
+
+            built = self_generated_data(cfg, built, env, stage1)
     table = built.pairs if spec.needs_pairs else built.sft
     what = "pair" if spec.needs_pairs else "SFT"
     if len(table) == 0:

@@ -53,6 +53,9 @@ def stage1_config(cfg: DictConfig) -> DictConfig:
         s1.logger.name = None
         s1.experiment.name = "stage1"
         s1.model.lora.r = 0  # stage 1 is full fine-tuning; LoRA is for the run that starts from it
+        s1.data.self_generated.enabled = (
+            False  # stage 1 learns from the teacher's D_SFT, never its own samples
+        )
     return s1
 
 
@@ -65,12 +68,16 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
     model = to_container(cfg.model)
     model.pop("init_from", None)
     model.pop("lora", None)  # stage 1 never trains an adapter (stage1_config): LoRA and full runs share it
+    data = to_container(cfg.data)
+    data.pop(
+        "self_generated", None
+    )  # how stage 2's data is sampled: the teacher's and the student's share stage 1
     stage1 = to_container(cfg.stage1)
     stage1["global_batch"] = stage1.pop("micro_batch_size") * stage1.pop("grad_accum_steps") * world_size
     key = content_key(
         STAGE1_VERSION,
         model,
-        to_container(cfg.data),
+        data,
         source_fingerprint(cfg.data),  # the teacher's code or the data file's hash: new traces, new stage 1
         stage1,
         cfg.trainer.precision,

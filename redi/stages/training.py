@@ -33,7 +33,7 @@ def run(
     """Train ``spec`` in the session's run directory (resuming from its checkpoint) and evaluate the result."""
     env, run_dir = session.env, session.run_dir
     model, tokenizer, source = starting_point(cfg, spec, run_dir, env, stage1)
-    rows = training_rows(cfg, spec, tokenizer)
+    rows = training_rows(cfg, spec, tokenizer, env, stage1)
     reference = None
     if spec.needs_reference:
         from redi.stages.reference import cached_reference_logps
