@@ -121,15 +121,13 @@ def test_tables_from_hand_counted_samples():
     assert funnel["samples"] == 16 and funnel["samples_truncated"] == 1
     assert (funnel["samples_correct"], funnel["samples_incorrect"]) == (8, 8)
     assert funnel["problems_has_correct"] == 3 and funnel["problems_has_both"] == 2
-    # D_SFT: p0 has one distinct correct sample, p1 one, p3 two; D_Pref: p0 one pair (one distinct correct), p3 two
-    assert sft["problem_id"] == ["p0", "p1", "p3", "p3"] and sft["response"][2:] == [
-        "l \\boxed{10}",
-        "n \\boxed{10}",
-    ]
+    # D_SFT: p0 has one distinct correct sample, p1 four (two kept), p3 two; D_Pref: p0 one pair, p3 two, p1 none
+    assert sft["problem_id"] == ["p0", "p1", "p1", "p3", "p3"]
+    assert sft["response"][3:] == ["l \\boxed{10}", "n \\boxed{10}"]
     assert pairs["problem_id"] == ["p0", "p3", "p3"]
     assert pairs["chosen"] == ["a \\boxed{5}", "l \\boxed{10}", "n \\boxed{10}"]
     assert pairs["rejected"] == ["b \\boxed{4}", "m \\boxed{11}", "o \\boxed{12}"]
-    assert (funnel["sft_rows"], funnel["pair_rows"]) == (4, 3)
+    assert (funnel["sft_rows"], funnel["pair_rows"]) == (5, 3)
     assert sft.column_names == list(SFT_COLUMNS) and pairs.column_names == list(PAIR_COLUMNS)
     _, swapped = build_tables(problems, samples, block, swap=True, funnel={})
     assert swapped["chosen"] == pairs["rejected"] and swapped["rejected"] == pairs["chosen"]
