@@ -8,12 +8,15 @@ exactly as generation sees them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from redi.chat_templates import generation_prompt_opens_think
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -173,14 +176,40 @@ class EncodedRows:
         return [max(len(c.ids), len(r.ids)) for c, r in zip(self.chosen, self.rejected, strict=True)]
 
 
+def check_prompts_fit(prompt_lengths: Sequence[int], settings: TokenizationSettings) -> None:
+    """Refuse a ``data.max_length`` that leaves no room for the response after a row's whole prompt.
+
+    Raises DataError naming the key, the first offending row (0-based, in build order), its prompt length, and
+    how many rows are affected, with the ways out (raise the limit, or drop such rows).
+    """
+    from redi.data.openr1 import DataError
+
+    bad = [i for i, n in enumerate(prompt_lengths) if n >= settings.max_length]
+    if not bad:
+        return
+    first = bad[0]
+    raise DataError(
+        f"data.max_length={settings.max_length}: row {first}'s prompt alone has {prompt_lengths[first]} tokens, "
+        f"leaving no response token ({len(bad)} of {len(prompt_lengths)} rows, longest prompt "
+        f"{max(prompt_lengths[i] for i in bad)} tokens); raise data.max_length above the longest prompt, "
+        "or set data.truncation=drop to leave such rows out"
+    )
+
+
 def encode_rows(
     encoder: Encoder,
     problems: Sequence[str | list[dict[str, str]]],
     chosen: list[str],
     rejected: list[str] | None,
 ) -> EncodedRows:
-    """Encode SFT rows (rejected None) or preference pairs, dropping or truncating over-long ones as configured."""
+    """Encode SFT rows (rejected None) or preference pairs, dropping or truncating over-long ones as configured.
+
+    A prompt that alone fills ``max_length`` would leave the row (almost) no prompt or response, so unless such rows
+    are dropped (truncation=drop) it is refused before any training: ``check_prompts_fit``.
+    """
     prompts = encoder.prompt_ids(problems)
+    if encoder.settings.truncation != "drop":
+        check_prompts_fit([len(p) for p in prompts], encoder.settings)
     chosen_ids = encoder.response_ids(chosen)
     rejected_ids = encoder.response_ids(rejected) if rejected is not None else None
     out_c: list[Encoded] = []
@@ -199,6 +228,29 @@ def encode_rows(
             out_r.append(r)
         lengths.append(len(c.ids) + (len(r.ids) if r is not None else 0))
     return EncodedRows(out_c, out_r if rejected_ids is not None else None, lengths, dropped, truncated)
+
+
+TRUNCATION_WARN_FRACTION = 0.1  # above this share of rows cut to data.max_length, the user is told
+
+
+def warn_if_much_truncated(rows: EncodedRows, max_length: int, truncation: str) -> bool:
+    """Warn (and return True) when more than TRUNCATION_WARN_FRACTION of the rows were cut to ``max_length``.
+
+    Cutting changes what the model is trained on (keep_end loses the start of the prompt, keep_start the end of
+    the response), so a large share is a setting the user should see rather than a silent change.
+    """
+    total = len(rows) + rows.dropped
+    if total == 0 or rows.truncated / total <= TRUNCATION_WARN_FRACTION:
+        return False
+    log.warning(
+        "data.max_length=%d cut %d of %d rows (%.0f%%, truncation=%s); raise data.max_length to keep whole rows",
+        max_length,
+        rows.truncated,
+        total,
+        100 * rows.truncated / total,
+        truncation,
+    )
+    return True
 
 
 def collate(sequences: Sequence[Encoded], pad_id: int, num_pairs: int | None = None) -> TokenBatch:

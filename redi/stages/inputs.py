@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from redi.data.tokenize import EncodedRows, Encoder, TokenizationSettings, encode_rows
+from redi.data.tokenize import EncodedRows, Encoder, TokenizationSettings, encode_rows, warn_if_much_truncated
 from redi.infra.distributed import DistEnv, barrier
 from redi.infra.progress import phase
 from redi.model import (
@@ -151,7 +151,11 @@ def training_rows(
         rows = encode_rows(encoder, prompts_of(table), table["chosen"], table["rejected"])
     else:
         rows = encode_rows(encoder, prompts_of(table), table["response"], None)
-    rows.funnel = dict(built.funnel)
+    rows.funnel = {
+        **built.funnel,
+        "rows_dropped_by_max_length": rows.dropped,
+        "rows_truncated_by_max_length": rows.truncated,
+    }
     log.info(
         "%d %s rows after tokenisation (%d truncated, %d dropped as longer than data.max_length=%d)",
         len(rows),
@@ -160,4 +164,5 @@ def training_rows(
         rows.dropped,
         cfg.data.max_length,
     )
+    warn_if_much_truncated(rows, cfg.data.max_length, cfg.data.truncation)
     return rows

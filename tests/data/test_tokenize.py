@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from redi.data.tokenize import Encoder, TokenizationSettings, collate_rows, encode, encode_rows
+from redi.data.openr1 import DataError
+from redi.data.tokenize import (
+    Encoder,
+    TokenizationSettings,
+    check_prompts_fit,
+    collate_rows,
+    encode,
+    encode_rows,
+    warn_if_much_truncated,
+)
 from redi.model import train_tokenizer
 
 TEXTS = ["What is 12 + 30?", "<think>\n12 + 30 = 42\n</think>\nThe answer is \\boxed{42}."] * 20
@@ -76,3 +85,49 @@ def test_dropped_and_truncated_rows_are_counted(tokenizer):
     enc = Encoder(tokenizer, settings(max_length=prompt_length + 8, truncation="drop"))
     rows = encode_rows(enc, ["What is 12 + 30?"] * 2, ["short", "a " * 40], None)
     assert (len(rows), rows.dropped) == (1, 1)
+
+
+@pytest.mark.parametrize("truncation", ["keep_end", "keep_start"])
+def test_a_max_length_the_prompt_alone_fills_is_refused_naming_key_row_and_length(tokenizer, truncation):
+    prompt_length = len(Encoder(tokenizer, settings()).prompt_ids(["What is 12 + 30?"])[0])
+    assert prompt_length > 5
+    enc = Encoder(tokenizer, settings(max_length=5, truncation=truncation))
+    with pytest.raises(DataError) as e:
+        encode_rows(enc, ["What is 12 + 30?"] * 3, ["a", "b", "c"], None)
+    assert str(e.value).startswith(
+        f"data.max_length=5: row 0's prompt alone has {prompt_length} tokens, leaving no response token "
+        f"(3 of 3 rows, longest prompt {prompt_length} tokens)"
+    )
+    assert "data.truncation=drop" in str(e.value)
+
+
+def test_the_first_offending_row_and_the_count_are_named(tokenizer):
+    enc = Encoder(tokenizer, settings())
+    short, long = enc.prompt_ids(["What is 12 + 30?", "What is 12 + 30? " * 6])
+    assert len(short) < len(long)
+    # a limit that fits the short prompt (and one response token) but not the long one
+    with pytest.raises(DataError, match=rf"row 1's prompt alone has {len(long)} tokens, .*\(1 of 2 rows"):
+        check_prompts_fit([len(short), len(long)], settings(max_length=len(long)))
+    check_prompts_fit([len(short), len(long)], settings(max_length=len(long) + 1))  # one response token fits
+
+
+def test_with_truncation_drop_such_rows_are_dropped_and_counted(tokenizer):
+    enc = Encoder(tokenizer, settings(max_length=5, truncation="drop"))
+    rows = encode_rows(enc, ["What is 12 + 30?"] * 2, ["a", "b"], None)
+    assert (len(rows), rows.dropped, rows.truncated) == (0, 2, 0)
+
+
+def test_a_large_share_of_truncated_rows_is_warned_about(tokenizer, caplog):
+    prompt_length = len(Encoder(tokenizer, settings()).prompt_ids(["What is 12 + 30?"])[0])
+    enc = Encoder(tokenizer, settings(max_length=prompt_length + 4))
+    few = encode_rows(enc, ["What is 12 + 30?"] * 10, ["a " * 40] + ["x"] * 9, None)
+    many = encode_rows(enc, ["What is 12 + 30?"] * 10, ["a " * 40] * 2 + ["x"] * 8, None)
+    assert (few.truncated, many.truncated) == (1, 2)
+    with caplog.at_level("WARNING", logger="redi.data.tokenize"):
+        assert not warn_if_much_truncated(few, prompt_length + 4, "keep_end")  # 10 %: at the threshold
+        assert not caplog.records
+        assert warn_if_much_truncated(many, prompt_length + 4, "keep_end")
+    assert caplog.records[0].getMessage() == (
+        f"data.max_length={prompt_length + 4} cut 2 of 10 rows (20%, truncation=keep_end); "
+        "raise data.max_length to keep whole rows"
+    )
