@@ -55,6 +55,11 @@ _CODE_FILES = (
 _TEACHER_FILES = tuple(
     f"synthetic/{name}" for name in ("columns.py", "problems.py", "errors.py", "shortcut.py", "teacher.py")
 )
+_GRADING_FILES = (
+    "grading.py",
+    "answers.py",
+    "verify_worker.py",
+)  # redi/eval/: how the teacher's traces are graded
 
 
 @dataclass
@@ -121,11 +126,9 @@ def _code_hash(names: tuple[str, ...]) -> str:
 def source_fingerprint(cfg: Any) -> dict[str, Any]:
     """What identifies the traces without loading them: teacher settings + code, file hash, or hub id/revision."""
     if cfg.source == "synthetic":
-        from redi.eval import grading
-
-        code = (
-            _code_hash(_TEACHER_FILES) + hashlib.sha256(Path(grading.__file__).read_bytes()).hexdigest()[:16]
-        )
+        grading = Path(__file__).parents[1] / "eval"  # the teacher labels its traces with the grader
+        h = hashlib.sha256(b"".join((grading / f).read_bytes() for f in _GRADING_FILES))
+        code = _code_hash(_TEACHER_FILES) + h.hexdigest()[:16]
         return {"synthetic": _plain(cfg.synthetic), "code": code}
     if cfg.source == "local":
         path = Path(str(cfg.path)).expanduser()

@@ -1,16 +1,15 @@
-"""Answer extraction and equivalence checking (Math-Verify) with a hard wall-clock limit per sample.
+"""Answer equivalence (Math-Verify) with a hard wall-clock limit per sample.
 
 Math-Verify's own timeouts use ``signal.alarm`` (main thread only) and do not stop every hang (sympy on a tower of
 powers ignores the alarm while inside C code). So :class:`Grader` runs ``parse``/``verify`` with their timeouts
-disabled in a small pool of worker processes it owns; a worker still busy past ``timeout_s`` is killed and replaced,
-and its sample scores incorrect with ``timed_out=True``. A cheap fast path (normalised string equality of the
-extracted answer and a gold) runs in the calling process first and skips the pool for the easy majority.
+disabled in a small pool of worker processes it owns (:mod:`redi.eval.verify_worker`); a worker still busy past
+``timeout_s`` is killed and replaced, and its sample scores incorrect with ``timed_out=True``. A cheap fast path
+(normalised string equality of the extracted answer and a gold, :mod:`redi.eval.answers`) runs in the calling
+process first and skips the pool for the easy majority.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import multiprocessing as mp
 import re
 import time
@@ -18,19 +17,24 @@ import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 
 from tqdm.auto import tqdm
 
 from redi.config import GraderConfig
+from redi.eval.answers import (  # callers import these from here too
+    EXTRACTION_MODES,
+    clean_gold,
+    extract_answer,
+    normalize,
+)
+from redi.eval.verify_worker import Settings, Worker
 
-EXTRACTION_MODES = ("boxed", "latex_expr", "latex", "expr")
 GOLD_FORMATS = ("answer", "text")
 
-STARTUP_TIMEOUT_S = 120.0  # a worker imports the parent's __main__ module (spawn/forkserver) and Math-Verify
-
 Gold = str | Sequence[str]  # one gold answer or several accepted forms (any match is correct)
+
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 @dataclass(frozen=True)
@@ -42,219 +46,7 @@ class Verdict:
     timed_out: bool = False
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# extraction
-
-_BOXED = re.compile(r"\\(?:boxed|fbox)\b")
-
-
-def _braced(text: str, start: int) -> str | None:
-    """Content of the brace group opening at ``text[start] == '{'``, or None if it never closes (linear time).
-
-    A backslash escapes the next character, so ``\\{`` and ``\\}`` do not count as braces.
-    """
-    depth = 0
-    i = start
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i]
-        i += 1
-    return None
-
-
-def extract_answer(text: str, mode: str = "boxed") -> str | None:
-    """The final answer in ``text``: the content of the last complete ``\\boxed{...}`` (or ``\\boxed x``).
-
-    Only ``mode="boxed"`` extracts here; the other modes let Math-Verify find the answer in the whole text, so
-    this returns ``text`` unchanged for them.
-    """
-    if mode != "boxed":
-        if mode not in EXTRACTION_MODES:
-            raise ValueError(f"grader.extraction: unknown mode {mode!r}; known: {list(EXTRACTION_MODES)}")
-        return text
-    for match in reversed(list(_BOXED.finditer(text))):
-        pos = match.end()
-        while pos < len(text) and text[pos] == " ":
-            pos += 1
-        if pos < len(text) and text[pos] == "{":
-            content = _braced(text, pos)
-            if content is not None:
-                return content.strip()
-        elif match.end() < len(text) and text[match.end()] == " ":  # "\boxed 5": up to the next space or $
-            rest = re.match(r"[^\s$]+", text[pos:])
-            if rest:
-                return rest.group(0)
-    return None
-
-
-_LEFT_RIGHT = re.compile(r"\\(?:left|right)(?![a-zA-Z])")
-_SPACING = re.compile(r"\\[,;:! ]|\\q?quad(?![a-zA-Z])|\s+")
-
-
-def normalize(answer: str) -> str:
-    """A meaning-preserving canonical form for the fast path (spacing, sizing and frac variants removed)."""
-    s = answer.strip().strip("$")
-    s = _LEFT_RIGHT.sub("", s)
-    s = _SPACING.sub("", s)
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("^{\\circ}", "^\\circ")
-    return s.rstrip(".")
-
-
-def clean_gold(answer: str) -> str:
-    """A gold answer as a bare expression: outer whitespace and ``$`` delimiters removed (OlympiadBench's "$69$,$84$")."""
-    s = answer.strip()
-    if "$" in s:  # an escaped \\$ is a currency unit, a bare $ a math delimiter: both go
-        s = s.replace("\\$", "").replace("$", "").strip()
-    return s
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the Math-Verify side (runs in worker processes)
-
-
-_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
-
-
-@dataclass(frozen=True)
-class _Settings:
-    extraction: str
-    gold_format: str
-    float_rounding: int
-    numeric_precision: int
-    strict: bool
-    allow_set_relation_comp: bool
-
-
-@lru_cache(maxsize=16)
-def _targets(mode: str) -> tuple:
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig
-
-    latex = LatexExtractionConfig(boxed_match_priority=0)
-    return {
-        "boxed": (latex, ExprExtractionConfig()),
-        "latex_expr": (latex, ExprExtractionConfig()),
-        "latex": (latex,),
-        "expr": (ExprExtractionConfig(),),
-    }[mode]
-
-
-def _has_math(parsed: list) -> bool:
-    from sympy import Basic, MatrixBase
-
-    return any(isinstance(x, Basic | MatrixBase) for x in parsed)
-
-
-@lru_cache(maxsize=4096)
-def _parse(text: str, mode: str, as_answer: bool) -> list:
-    """Math-Verify's parse with its signal timeout off.
-
-    A bare answer is parsed as ``\\boxed{answer}``, and as inline ``$answer$`` when that gives no expression
-    (Math-Verify 0.9 reads ``\\boxed{25\\%}`` as a plain string but ``$25\\%$`` as 25).
-    """
-    from math_verify import parse
-
-    if not as_answer:
-        return parse(text, _targets(mode), parsing_timeout=None)
-    parsed = parse(f"\\boxed{{{text}}}", _targets(mode), parsing_timeout=None)
-    if not _has_math(parsed):
-        inline = parse("$" + " ".join(text.split()) + "$", _targets(mode), parsing_timeout=None)
-        if _has_math(inline):
-            return inline
-    return parsed
-
-
-def _verify_one(pred: str, golds: tuple[str, ...], s: _Settings) -> tuple[bool, str | None]:
-    """Correct when the prediction is equivalent to any gold; also returns the string Math-Verify extracted."""
-    from math_verify import verify
-
-    target = _parse(pred, s.extraction, s.extraction == "boxed")
-    extracted = pred if s.extraction == "boxed" else (str(target[-1]) if target else None)
-    for gold in golds:
-        parsed_gold = _parse(gold, s.extraction, s.gold_format == "answer")
-        if (
-            target
-            and parsed_gold
-            and verify(
-                parsed_gold,
-                target,
-                float_rounding=s.float_rounding,
-                numeric_precision=s.numeric_precision,
-                strict=s.strict,
-                allow_set_relation_comp=s.allow_set_relation_comp,
-                timeout_seconds=None,
-            )
-        ):
-            return True, extracted
-    return False, extracted
-
-
-def _worker_main(conn: Connection) -> None:
-    """Worker loop: receive (index, prediction, golds, settings), send back (index, correct, extracted)."""
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
-    _targets("boxed")  # import Math-Verify (and sympy) before saying ready
-    conn.send("ready")
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            return
-        if task is None:
-            return
-        index, pred, golds, settings = task
-        try:
-            correct, extracted = _verify_one(pred, golds, settings)
-        except BaseException:  # noqa: BLE001 - any failure of the checker is an incorrect sample, not a crash
-            correct, extracted = False, None
-        conn.send((index, correct, extracted))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the pool
-
-
-class _Worker:
-    """One grading process and the parent's end of its pipe."""
-
-    def __init__(self, ctx: mp.context.BaseContext) -> None:
-        self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="redi-grader")
-        self.process.start()
-        child.close()
-        self.task: int | None = None
-        self.deadline = 0.0
-
-    def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-        """Block until the worker has started (imports done), so start-up never counts against a sample's limit."""
-        if not self.conn.poll(timeout_s):
-            self.kill()
-            raise RuntimeError(f"a grading worker did not start within {timeout_s:.0f} s")
-        message = self.conn.recv()
-        if message != "ready":
-            raise RuntimeError(f"a grading worker sent {message!r} instead of 'ready'")
-
-    def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
-
-    def stop(self) -> None:
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self.conn.send(None)
-        self.process.join(timeout=1)
-        self.kill()
-
-
-def _shutdown(workers: list[_Worker]) -> None:
+def _shutdown(workers: list[Worker]) -> None:
     for worker in workers:
         worker.kill()
     workers.clear()
@@ -286,7 +78,7 @@ class Grader:
     def __init__(self, cfg: GraderConfig) -> None:
         validate_grader_config(cfg)
         self.cfg = cfg
-        self.settings = _Settings(
+        self.settings = Settings(
             extraction=cfg.extraction,
             gold_format=cfg.gold_format,
             float_rounding=cfg.float_rounding,
@@ -294,10 +86,10 @@ class Grader:
             strict=cfg.strict,
             allow_set_relation_comp=cfg.allow_set_relation_comp,
         )
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         self._ctx = mp.get_context(cfg.start_method)
         if cfg.start_method == "forkserver":
-            self._ctx.set_forkserver_preload(["redi.eval.grading", "math_verify"])
+            self._ctx.set_forkserver_preload(["redi.eval.verify_worker", "math_verify"])
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
         self.timeouts = 0  # samples that hit the wall-clock limit over this grader's life
         self.fast_path_hits = 0
@@ -316,14 +108,14 @@ class Grader:
         self._workers.clear()
 
     def _ensure_workers(self) -> None:
-        fresh = [_Worker(self._ctx) for _ in range(self.cfg.workers - len(self._workers))]
+        fresh = [Worker(self._ctx) for _ in range(self.cfg.workers - len(self._workers))]
         for worker in fresh:  # started together, awaited one by one
             worker.wait_ready()
         self._workers.extend(fresh)
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: Worker) -> None:
         worker.kill()
-        fresh = _Worker(self._ctx)
+        fresh = Worker(self._ctx)
         fresh.wait_ready()
         self._workers[self._workers.index(worker)] = fresh
 
