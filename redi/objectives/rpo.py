@@ -2,7 +2,7 @@
 
 The NLL term keeps the correct trace's own likelihood up while DPO widens the margin, the remedy the iterative
 reasoning preference optimisation paper gives for chosen log-probs falling with the rejected ones.
-``nll_weight`` is a root key declared here only (nothing in redi/config.py names it).
+``nll_weight`` is a root key declared here only (nothing in redi/config/ names it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""RPO (DPO + NLL on the chosen) against values worked out by hand; its new root key needs no config.py edit."""
+"""RPO (DPO + NLL on the chosen) against values worked out by hand; its new root key needs no edit to redi/config/."""
 
 from __future__ import annotations
 
