@@ -19,8 +19,6 @@ study_length_distribution.py counts them; text = the raw text's tokens, by ``cou
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -31,9 +29,11 @@ from typing import Any
 import datasets
 import numpy as np
 
+from redi.data.build_key import cache_key
 from redi.data.decontaminate import NgramIndex
+from redi.data.funnel import empty_message, format_funnel
 from redi.data.openr1 import DataError, check_local_file, load_traces, origin_of
-from redi.infra.cache import building, content_key, file_sha256
+from redi.infra.cache import building
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +44,6 @@ VERIFIERS = ("both", "math_verify", "llama")
 NULL_RULES = ("other", "incorrect")
 SFT_COLUMNS = ("problem_id", "problem", "response", "answer")
 PAIR_COLUMNS = ("problem_id", "problem", "chosen", "rejected", "answer")
-_CODE_FILES = (
-    "builder.py",
-    "openr1.py",
-    "decontaminate.py",
-    "formats.py",
-    "trl_builder.py",
-)  # in the cache key
-# the teacher's modules that make the rows (not its reader, classify.py): new rows, new caches
-_TEACHER_FILES = tuple(
-    f"synthetic/{name}" for name in ("columns.py", "problems.py", "errors.py", "shortcut.py", "teacher.py")
-)
-_GRADING_FILES = (
-    "grading.py",
-    "answers.py",
-    "verify_worker.py",
-)  # redi/eval/: how the teacher's traces are graded
 
 
 @dataclass
@@ -95,74 +79,6 @@ def trace_correct(mv: bool | None, llama: bool | None, verifiers: str, null_verd
 
 def _verdict_list(values: list | None, n: int) -> list:
     return [None] * n if values is None else values
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# cache key
-
-
-def _plain(obj: Any) -> Any:
-    """A JSON-able copy of a dataclass or OmegaConf config."""
-    try:
-        from omegaconf import OmegaConf
-
-        if OmegaConf.is_config(obj):
-            return OmegaConf.to_container(obj, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
-    return obj
-
-
-def _code_hash(names: tuple[str, ...]) -> str:
-    here = Path(__file__).parent
-    h = hashlib.sha256()
-    for name in names:
-        h.update((here / name).read_bytes())
-    return h.hexdigest()[:16]
-
-
-def source_fingerprint(cfg: Any) -> dict[str, Any]:
-    """What identifies the traces without loading them: teacher settings + code, file hash, or hub id/revision."""
-    if cfg.source == "synthetic":
-        grading = Path(__file__).parents[1] / "eval"  # the teacher labels its traces with the grader
-        h = hashlib.sha256(b"".join((grading / f).read_bytes() for f in _GRADING_FILES))
-        code = _code_hash(_TEACHER_FILES) + h.hexdigest()[:16]
-        return {"synthetic": _plain(cfg.synthetic), "code": code}
-    if cfg.source == "local":
-        path = Path(str(cfg.path)).expanduser()
-        if not path.is_file():
-            raise DataError(f"data.path: no such file {str(path)!r}")
-        return {"path": str(path.resolve()), "sha256": file_sha256(path)}
-    if cfg.source == "hub":
-        return {
-            "hub_id": cfg.hub_id,
-            "hub_config": cfg.hub_config,
-            "split": cfg.split,
-            "revision": cfg.hub_revision,
-        }
-    raise DataError(f"data.source: unknown value {cfg.source!r}; expected synthetic | hub | local")
-
-
-def cache_key(
-    cfg: Any, tokenizer_key: str | None, contamination_texts: list[str] | None
-) -> tuple[str, dict[str, Any]]:
-    """The hash that names a build, and the inputs it was made from (saved next to the build)."""
-    decon = None
-    if cfg.builder.decontaminate and contamination_texts:
-        decon = hashlib.sha256("\x00".join(contamination_texts).encode()).hexdigest()
-    inputs = {
-        "builder": _plain(cfg.builder),
-        "prompt_template": cfg.prompt_template,
-        "column_map": _plain(cfg.column_map),
-        "format": getattr(cfg, "format", "auto"),
-        "source": source_fingerprint(cfg),
-        "tokenizer": tokenizer_key,
-        "contamination": decon,
-        "code": _code_hash(_CODE_FILES),
-    }
-    return content_key(inputs), inputs
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -229,31 +145,49 @@ def _counters(
     return (lambda t: count_chat(t, "user")), (lambda t: count_chat(t, "assistant"))
 
 
-def build_from_traces(
-    ds: datasets.Dataset,
-    cfg: Any,
-    count_tokens: CountTokens | None,
-    contamination_texts: list[str] | None,
-    count_chat: CountChat | None = None,
-) -> BuiltData:
-    """Apply the paper's rules to loaded traces (no cache); see the module docstring for the steps."""
-    validate_builder_config(cfg)
-    b = cfg.builder
-    funnel: dict[str, int] = {"rows_loaded": len(ds)}
-    if b.max_rows is not None and b.max_rows < len(ds):
-        ds = ds.select(range(b.max_rows))
-    funnel["rows_max_rows"] = len(ds)
-    check_valid = b.require_valid and "problem_is_valid" in ds.column_names
-    if b.require_valid and not check_valid:
-        log.info("data.builder.require_valid: no problem_is_valid column, every row counts as valid")
-    drop_sources = set(b.drop_sources or [])
-    if b.decontaminate and not contamination_texts:
+def contamination_index(b: Any, contamination_texts: list[str] | None) -> NgramIndex | None:
+    """The benchmark n-gram index for ``data.builder.decontaminate``; an error when there is nothing to index."""
+    if not b.decontaminate:
+        return None
+    if not contamination_texts:
         raise DataError(
             "data.builder.decontaminate is true but no contamination texts were given; pass the benchmark "
             "problems or set data.builder.decontaminate=false"
         )
-    index = NgramIndex(contamination_texts, b.decontamination_ngram) if b.decontaminate else None
+    return NgramIndex(contamination_texts, b.decontamination_ngram)
 
+
+def _first_traces(row: dict[str, Any], b: Any, traces: dict[str, int]) -> tuple[str | None, str | None]:
+    """(first correct, first incorrect) trace of one row by the verdicts (rule 6), counting into ``traces``."""
+    gens = row["generations"]
+    n = len(gens)
+    mv = _verdict_list(row.get("correctness_math_verify"), n)
+    ll = _verdict_list(row.get("correctness_llama"), n)
+    complete = _verdict_list(row.get("is_reasoning_complete"), n)
+    first_ok = first_bad = None
+    for j in range(n):
+        traces["traces"] += 1
+        if b.require_complete and complete[j] is not True:
+            traces["traces_dropped_incomplete"] += 1
+            continue
+        if trace_correct(mv[j], ll[j], b.verifiers, b.null_verdict):
+            traces["traces_correct"] += 1
+            first_ok = gens[j] if first_ok is None else first_ok
+        else:
+            traces["traces_incorrect"] += 1
+            first_bad = gens[j] if first_bad is None else first_bad
+    return first_ok, first_bad
+
+
+def _candidates(
+    ds: datasets.Dataset, b: Any, contamination_texts: list[str] | None, funnel: dict[str, int]
+) -> list[_Candidate]:
+    """Rules 2-6 over the rows, in the order of the paper's whole-dataset shuffle (rule 5), counted into ``funnel``."""
+    check_valid = b.require_valid and "problem_is_valid" in ds.column_names
+    if b.require_valid and not check_valid:
+        log.info("data.builder.require_valid: no problem_is_valid column, every row counts as valid")
+    drop_sources = set(b.drop_sources or [])
+    index = contamination_index(b, contamination_texts)
     # the paper's scripts shuffle the whole dataset first (Dataset.shuffle(seed=42)), then filter in that order
     rank = np.empty(len(ds), dtype=np.int64)
     rank[np.random.default_rng(b.shuffle_seed).permutation(len(ds))] = np.arange(len(ds))
@@ -272,23 +206,7 @@ def build_from_traces(
         n_source += 1
         if index is not None and index.contains(row["problem"]):
             continue
-        gens = row["generations"]
-        n = len(gens)
-        mv = _verdict_list(row.get("correctness_math_verify"), n)
-        ll = _verdict_list(row.get("correctness_llama"), n)
-        complete = _verdict_list(row.get("is_reasoning_complete"), n)
-        first_ok = first_bad = None
-        for j in range(n):
-            traces["traces"] += 1
-            if b.require_complete and complete[j] is not True:
-                traces["traces_dropped_incomplete"] += 1
-                continue
-            if trace_correct(mv[j], ll[j], b.verifiers, b.null_verdict):
-                traces["traces_correct"] += 1
-                first_ok = gens[j] if first_ok is None else first_ok
-            else:
-                traces["traces_incorrect"] += 1
-                first_bad = gens[j] if first_bad is None else first_bad
+        first_ok, first_bad = _first_traces(row, b, traces)
         pid = row.get("uuid") if isinstance(row.get("uuid"), str) and row.get("uuid") else f"row-{i}"
         answer = "" if row.get("answer") is None else str(row["answer"])
         kept.append(_Candidate(pid, row["problem"], answer, first_ok, first_bad))
@@ -297,41 +215,41 @@ def build_from_traces(
     funnel["rows_source"] = n_source
     funnel["rows_decontaminated"] = len(kept)
     funnel.update(traces)
+    return [kept[k] for k in np.argsort(rank[kept_rows], kind="stable")] if kept else kept
 
-    kept = [kept[k] for k in np.argsort(rank[kept_rows], kind="stable")] if kept else kept
-    sft_cands = [c for c in kept if c.correct is not None]
-    pair_cands = [c for c in kept if c.correct is not None and c.incorrect is not None]
-    funnel["sft_has_correct"] = len(sft_cands)
 
-    if count_tokens is None:
-        log.info("no token counter given: the prompt/response length filters are skipped")
-        sft, pairs = sft_cands, pair_cands
-        if b.sft_length_limits:
-            funnel["sft_prompt_fits"] = funnel["sft_response_fits"] = len(sft)
-        funnel["pairs_has_both"] = funnel["pairs_prompt_fits"] = funnel["pairs_responses_fit"] = len(pairs)
-    else:
-        user, assistant = _counters(count_tokens, count_chat, b.length_count)
-        prompts = _count(user, [cfg.prompt_template.format(problem=c.problem) for c in sft_cands])
-        correct_len = _count(assistant, [c.correct for c in sft_cands])  # type: ignore[misc]
-        fits = {id(c): p <= b.max_prompt_tokens for c, p in zip(sft_cands, prompts, strict=True)}
-        ok_len = {id(c): n <= b.max_response_tokens for c, n in zip(sft_cands, correct_len, strict=True)}
-        sft = sft_cands
-        if b.sft_length_limits:  # otherwise D_SFT is limited only by data.max_length at tokenisation
-            sft = [c for c in sft_cands if fits[id(c)]]
-            funnel["sft_prompt_fits"] = len(sft)
-            sft = [c for c in sft if ok_len[id(c)]]
-            funnel["sft_response_fits"] = len(sft)
-        funnel["pairs_has_both"] = len(pair_cands)
-        pairs = [c for c in pair_cands if fits[id(c)]]
-        funnel["pairs_prompt_fits"] = len(pairs)
-        bad_len = _count(assistant, [c.incorrect for c in pairs])  # type: ignore[misc]
-        pairs = [
-            c for c, n in zip(pairs, bad_len, strict=True) if ok_len[id(c)] and n <= b.max_response_tokens
-        ]
-        funnel["pairs_responses_fit"] = len(pairs)
-    funnel["sft_rows"] = len(sft)
-    funnel["pair_rows"] = len(pairs)
+def _length_filter(
+    sft_cands: list[_Candidate],
+    pair_cands: list[_Candidate],
+    cfg: Any,
+    count_tokens: CountTokens,
+    count_chat: CountChat | None,
+    funnel: dict[str, int],
+) -> tuple[list[_Candidate], list[_Candidate]]:
+    """Rules 7-8's token limits: (D_SFT, D_Pref) candidates that fit, counted into ``funnel``."""
+    b = cfg.builder
+    user, assistant = _counters(count_tokens, count_chat, b.length_count)
+    prompts = _count(user, [cfg.prompt_template.format(problem=c.problem) for c in sft_cands])
+    correct_len = _count(assistant, [c.correct for c in sft_cands])  # type: ignore[misc]
+    fits = {id(c): p <= b.max_prompt_tokens for c, p in zip(sft_cands, prompts, strict=True)}
+    ok_len = {id(c): n <= b.max_response_tokens for c, n in zip(sft_cands, correct_len, strict=True)}
+    sft = sft_cands
+    if b.sft_length_limits:  # otherwise D_SFT is limited only by data.max_length at tokenisation
+        sft = [c for c in sft_cands if fits[id(c)]]
+        funnel["sft_prompt_fits"] = len(sft)
+        sft = [c for c in sft if ok_len[id(c)]]
+        funnel["sft_response_fits"] = len(sft)
+    funnel["pairs_has_both"] = len(pair_cands)
+    pairs = [c for c in pair_cands if fits[id(c)]]
+    funnel["pairs_prompt_fits"] = len(pairs)
+    bad_len = _count(assistant, [c.incorrect for c in pairs])  # type: ignore[misc]
+    pairs = [c for c, n in zip(pairs, bad_len, strict=True) if ok_len[id(c)] and n <= b.max_response_tokens]
+    funnel["pairs_responses_fit"] = len(pairs)
+    return sft, pairs
 
+
+def _tables(sft: list[_Candidate], pairs: list[_Candidate], swap_pairs: bool) -> tuple[datasets.Dataset, ...]:
+    """D_SFT and D_Pref as string-typed datasets with :data:`SFT_COLUMNS` / :data:`PAIR_COLUMNS`."""
     sft_ds = datasets.Dataset.from_dict(
         {
             "problem_id": [c.problem_id for c in sft],
@@ -347,55 +265,45 @@ def build_from_traces(
             "problem": [c.problem for c in pairs],
             # swap_pairs: the label-inversion control (chosen = the incorrect trace), as the official
             # ablation_verifier_signal.py swaps the verifier's labels
-            "chosen": [c.incorrect if b.swap_pairs else c.correct for c in pairs],
-            "rejected": [c.correct if b.swap_pairs else c.incorrect for c in pairs],
+            "chosen": [c.incorrect if swap_pairs else c.correct for c in pairs],
+            "rejected": [c.correct if swap_pairs else c.incorrect for c in pairs],
             "answer": [c.answer for c in pairs],
         },
         features=datasets.Features({k: datasets.Value("string") for k in PAIR_COLUMNS}),
     )
+    return sft_ds, pairs_ds
+
+
+def build_from_traces(
+    ds: datasets.Dataset,
+    cfg: Any,
+    count_tokens: CountTokens | None,
+    contamination_texts: list[str] | None,
+    count_chat: CountChat | None = None,
+) -> BuiltData:
+    """Apply the paper's rules to loaded traces (no cache); see the module docstring for the steps."""
+    validate_builder_config(cfg)
+    b = cfg.builder
+    funnel: dict[str, int] = {"rows_loaded": len(ds)}
+    if b.max_rows is not None and b.max_rows < len(ds):
+        ds = ds.select(range(b.max_rows))
+    funnel["rows_max_rows"] = len(ds)
+    kept = _candidates(ds, b, contamination_texts, funnel)
+    sft_cands = [c for c in kept if c.correct is not None]
+    pair_cands = [c for c in kept if c.correct is not None and c.incorrect is not None]
+    funnel["sft_has_correct"] = len(sft_cands)
+    if count_tokens is None:
+        log.info("no token counter given: the prompt/response length filters are skipped")
+        sft, pairs = sft_cands, pair_cands
+        if b.sft_length_limits:
+            funnel["sft_prompt_fits"] = funnel["sft_response_fits"] = len(sft)
+        funnel["pairs_has_both"] = funnel["pairs_prompt_fits"] = funnel["pairs_responses_fit"] = len(pairs)
+    else:
+        sft, pairs = _length_filter(sft_cands, pair_cands, cfg, count_tokens, count_chat, funnel)
+    funnel["sft_rows"] = len(sft)
+    funnel["pair_rows"] = len(pairs)
+    sft_ds, pairs_ds = _tables(sft, pairs, b.swap_pairs)
     return BuiltData(sft=sft_ds, pairs=pairs_ds, funnel=funnel)
-
-
-def format_funnel(funnel: dict[str, int]) -> str:
-    """The funnel as aligned lines, one step per line."""
-    width = max(len(k) for k in funnel)
-    return "\n".join(f"  {k:<{width}}  {v:>10,d}" for k, v in funnel.items())
-
-
-def empty_step(funnel: dict[str, int], table: str) -> str:
-    """The first funnel step at which ``table`` ("sft" or "pairs") had no rows left, e.g. "sft_prompt_fits"."""
-    own = ("sft_has_correct", "sft_prompt_fits", "sft_response_fits")
-    if table != "sft":
-        own = ("pairs_has_both", "pairs_prompt_fits", "pairs_responses_fit")
-    for step in ("rows_loaded", "rows_max_rows", "rows_valid", "rows_source", "rows_decontaminated", *own):
-        if funnel.get(step) == 0:
-            return step
-    return "sft_rows" if table == "sft" else "pair_rows"
-
-
-_STEP_HINTS = {
-    "rows_loaded": "the source has no rows",
-    "rows_max_rows": "data.builder.max_rows",
-    "rows_valid": "data.builder.require_valid (no row has problem_is_valid == yes)",
-    "rows_source": "data.builder.drop_sources",
-    "rows_decontaminated": "data.builder.decontaminate (every problem shares an n-gram with a benchmark)",
-    "sft_has_correct": "data.builder.verifiers / null_verdict (no trace counts as correct)",
-    "pairs_has_both": "data.builder.verifiers / null_verdict (no problem has a correct and an incorrect trace)",
-    "sft_prompt_fits": "data.builder.max_prompt_tokens",
-    "pairs_prompt_fits": "data.builder.max_prompt_tokens",
-    "sft_response_fits": "data.builder.max_response_tokens",
-    "pairs_responses_fit": "data.builder.max_response_tokens",
-}
-
-
-def empty_message(funnel: dict[str, int], table: str, origin: str) -> str:
-    """Why the build of ``table`` kept no rows: the funnel step that removed the last ones and the key behind it."""
-    step = empty_step(funnel, table)
-    what = "SFT rows" if table == "sft" else "preference pairs"
-    return (
-        f"{origin}: the data build kept no {what}: funnel step {step!r} removed every remaining row "
-        f"({_STEP_HINTS.get(step, 'see the funnel')}); funnel: {funnel}"
-    )
 
 
 def _load_cached(target: Path, key: str) -> BuiltData:

@@ -93,7 +93,7 @@ def format_report(stats: dict[str, Any], funnel: dict[str, int] | None, heldout:
         lines.append(f"  {key:<22} {value}")
     lines.append(f"  {'heldout_problems':<22} {heldout} (no expression shared with training)")
     if funnel:
-        from redi.data.builder import format_funnel
+        from redi.data.funnel import format_funnel
 
         lines += ["builder funnel on these rows", format_funnel(funnel)]
     return "\n".join(lines)

@@ -24,11 +24,11 @@ from redi.data.builder import (
     BuiltData,
     CountTokens,
     _count,
+    contamination_index,
     validate_builder_config,
 )
-from redi.data.decontaminate import NgramIndex
 from redi.data.formats import MESSAGES_COLUMN, DataFormat, load_rows, resolve_format
-from redi.data.openr1 import DataError, load_traces
+from redi.data.openr1 import load_traces
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +72,7 @@ def build_from_rows(
     drop = set(b.drop_sources or [])
     rows = [r for r in rows if r["source"] not in drop]
     funnel["rows_source"] = len(rows)
-    if b.decontaminate:
-        if not contamination_texts:
-            raise DataError(
-                "data.builder.decontaminate is true but no contamination texts were given; pass the benchmark "
-                "problems or set data.builder.decontaminate=false"
-            )
-        index = NgramIndex(contamination_texts, b.decontamination_ngram)
+    if (index := contamination_index(b, contamination_texts)) is not None:
         rows = [r for r in rows if not index.contains(r["problem"])]
     funnel["rows_decontaminated"] = len(rows)
     order = np.random.default_rng(b.shuffle_seed).permutation(len(rows))

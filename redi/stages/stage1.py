@@ -16,7 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from redi.config import Config
-from redi.data.builder import source_fingerprint
+from redi.data.build_key import source_fingerprint
 from redi.infra.cache import content_key, exclusive
 from redi.infra.distributed import DistEnv, barrier, broadcast_flag
 from redi.infra.progress import phase
