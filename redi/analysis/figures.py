@@ -160,30 +160,7 @@ def collapse_figure(
         )
         for j, (panel, ylabel) in enumerate(PANELS):
             ax = axes[i, j]
-            seen: set[str] = set()
-            for _, r in rows.iterrows():
-                g = data[data["run"] == r["run"]].sort_values("step")
-                label = _label(r, hue)
-                x, y, sem = _series(g, panel, benchmark)
-                if y.empty:
-                    continue
-                colour = colours[label]
-                if panel in ("accuracy", "length"):
-                    ax.plot(x, y, marker="o", ms=3, color=colour, label=None if label in seen else label)
-                    if sem is not None and sem.notna().any():
-                        ax.fill_between(x, y - sem, y + sem, color=colour, alpha=0.15, lw=0)
-                else:
-                    ax.plot(
-                        x,
-                        y.rolling(smooth, min_periods=1).mean(),
-                        color=colour,
-                        lw=1.2,
-                        label=None if label in seen else label,
-                    )
-                seen.add(label)
-                cstep = summary["collapse_step"].get(r["run"]) if len(summary) else pd.NA
-                if pd.notna(cstep):
-                    ax.axvline(float(cstep), color=colour, ls=":", lw=1)
+            _draw_panel(ax, panel, rows, data, hue, colours, benchmark, smooth, summary)
             if panel == "accuracy" and pd.notna(start):
                 ax.axhline(start, color="grey", ls="--", lw=0.8, label="stage 1")
             if panel == "train/update_norm":
@@ -203,6 +180,45 @@ def collapse_figure(
         f"{title}  [{name}; train curves: rolling mean over {smooth} steps; ':' = collapse]", fontsize=10
     )
     return fig
+
+
+def _draw_panel(
+    ax: Any,
+    panel: str,
+    rows: pd.DataFrame,
+    data: pd.DataFrame,
+    hue: Sequence[str],
+    colours: dict[str, Any],
+    benchmark: str | None,
+    smooth: int,
+    summary: pd.DataFrame,
+) -> None:
+    """One panel of :func:`collapse_figure`: a line per run of ``rows`` (evaluations with their SEM band, training
+    curves as a rolling mean over ``smooth`` steps), and a dotted line at each run's collapse step."""
+    seen: set[str] = set()
+    for _, r in rows.iterrows():
+        g = data[data["run"] == r["run"]].sort_values("step")
+        label = _label(r, hue)
+        x, y, sem = _series(g, panel, benchmark)
+        if y.empty:
+            continue
+        colour = colours[label]
+        if panel in ("accuracy", "length"):
+            ax.plot(x, y, marker="o", ms=3, color=colour, label=None if label in seen else label)
+            if sem is not None and sem.notna().any():
+                ax.fill_between(x, y - sem, y + sem, color=colour, alpha=0.15, lw=0)
+        else:
+            ax.plot(
+                x,
+                y.rolling(smooth, min_periods=1).mean(),
+                color=colour,
+                lw=1.2,
+                label=None if label in seen else label,
+            )
+        seen.add(label)
+        cstep = summary["collapse_step"].get(r["run"]) if len(summary) else pd.NA
+        if pd.notna(cstep):
+            ax.axvline(float(cstep), color=colour, ls=":", lw=1)
 
 
 def _palette(n: int) -> list:
