@@ -7,7 +7,6 @@ members of a sweep over beta or lr share one file; the reference model is never 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import torch
 
 from redi.data.tokenize import EncodedRows
-from redi.infra.cache import content_key, exclusive, file_digest
+from redi.infra.cache import building_file, content_key, file_digest
 from redi.infra.distributed import DistEnv, all_reduce_sum, barrier, broadcast_flag
 from redi.infra.progress import track
 from redi.loop.microbatch import resolve_layout, rows_logps
@@ -80,25 +79,27 @@ def cached_reference_logps(
     """Load the reference log-probs for (weights, rows) from the cache, computing and storing them once."""
     key = content_key(VERSION, weights_fingerprint(source), rows_fingerprint(rows))
     path = Path(cache_dir) / "reference_logps" / f"{key}.pt"
-    with contextlib.ExitStack() as stack:
-        if env.is_main:  # one lock holder per job; the other ranks follow rank 0's decision
-            stack.enter_context(exclusive(path.with_suffix(".lock"), f"reference log-probs {key}"))
-        if broadcast_flag(env.is_main and not path.exists(), env):
+    with building_file(
+        path,
+        f"reference log-probs {key}",
+        is_main=env.is_main,  # one lock holder per job; the other ranks follow rank 0's decision
+        agree=lambda flag: broadcast_flag(flag, env),
+    ) as tmp:
+        if tmp is None:
+            if env.is_main:
+                log.info("reference log-probs: reused %s (%d pairs)", path, len(rows))
+        else:
             t0 = time.perf_counter()
             ref = compute_reference_logps(model, rows, pad_id, batch_size, env)
             if env.is_main:
-                tmp = path.with_suffix(".tmp")
                 torch.save(ref, tmp)
-                tmp.replace(path)
                 log.info(
                     "reference log-probs: computed for %d pairs in %.1fs -> %s",
                     len(rows),
                     time.perf_counter() - t0,
                     path,
                 )
-        elif env.is_main:
-            log.info("reference log-probs: reused %s (%d pairs)", path, len(rows))
-        barrier(env)
+    barrier(env)  # after the entry is published, so every rank finds it
     ref = torch.load(path)
     if ref.shape != (len(rows), 2):
         raise RuntimeError(f"{path}: holds {tuple(ref.shape)} log-probs for {len(rows)} pairs; delete it")

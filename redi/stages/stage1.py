@@ -9,7 +9,6 @@ conf/objective/sft.yaml (an ``objective=sft`` run is trained the same way).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from redi.config import Config
 from redi.data.build_key import source_fingerprint
-from redi.infra.cache import content_key, exclusive
+from redi.infra.cache import building, content_key
 from redi.infra.distributed import DistEnv, barrier, broadcast_flag
 from redi.infra.progress import phase
 from redi.infra.session import Session
@@ -88,12 +87,17 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
 def ensure(cfg: DictConfig, env: DistEnv) -> Path:
     """The stage-1 run directory for ``cfg``, training it first if no completed one is cached."""
     directory = stage1_dir(cfg, env.world_size)
-    with contextlib.ExitStack() as stack:
-        if env.is_main:  # one lock holder per job; the other ranks follow rank 0's decision
-            stack.enter_context(
-                exclusive(directory.with_suffix(".lock"), f"the stage-1 model {directory.name}")
-            )
-        if broadcast_flag(env.is_main and not Status(directory).finished, env):
+    with building(
+        directory,
+        f"the stage-1 model {directory.name}",
+        complete=lambda d: Status(d).finished,
+        in_place=True,  # a run directory: a killed stage 1 resumes from its checkpoint
+        is_main=env.is_main,  # one lock holder per job; the other ranks follow rank 0's decision
+        agree=lambda flag: broadcast_flag(flag, env),
+    ) as work:
+        if work is None:
+            log.info("stage 1: reusing the cached SFT model in %s", directory)
+        else:
             log.info("stage 1: training the SFT model in %s", directory)
             s1 = stage1_config(cfg)
             directory.mkdir(parents=True, exist_ok=True)
@@ -107,9 +111,7 @@ def ensure(cfg: DictConfig, env: DistEnv) -> Path:
                 result = training.run(s1, spec, {}, session, stage1=None)
             if result.state != "completed":
                 raise RuntimeError(f"stage 1 ended {result.state!r} ({result.reason}); see {directory}")
-        else:
-            log.info("stage 1: reusing the cached SFT model in %s", directory)
-        barrier(env)
+    barrier(env)  # after the entry is published, so every rank finds it
     return directory
 
 
