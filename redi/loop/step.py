@@ -15,7 +15,7 @@ import torch
 
 from redi.config import TrainerConfig
 from redi.data.tokenize import EncodedRows
-from redi.infra.distributed import DistEnv, all_reduce_grads, all_reduce_sum
+from redi.infra.distributed import DistEnv, all_reduce_grads, all_reduce_sum, is_sharded
 from redi.loop.microbatch import ForwardStats, resolve_layout, rows_logps
 from redi.loop.plan import BatchPlan, split_micro_batches
 from redi.objectives.base import ObjectiveOutput, ObjectiveSpec, SequenceLogps
@@ -106,7 +106,11 @@ class Step:
         self.env = env
         self.parts = cfg.grad_accum_steps * env.world_size
         self.params = [p for p in getattr(self.model, "module", self.model).parameters() if p.requires_grad]
-        self.layout = resolve_layout(cfg.forward, self.model, cfg.forward_max_tokens)
+        # FSDP2 all-gathers the weights at every forward, so every rank must run the same number of forwards:
+        # length-sorted forwards (their count depends on the rank's own rows) would leave the ranks waiting on
+        # each other; a sharded model takes one forward per micro-batch
+        forward = "plain" if is_sharded(self.model) else cfg.forward
+        self.layout = resolve_layout(forward, self.model, cfg.forward_max_tokens)
         self.ddp = hasattr(self.model, "no_sync")
         self.autocast = (
             torch.autocast(device_type=env.device.type, dtype=torch.bfloat16)

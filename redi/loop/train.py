@@ -161,7 +161,7 @@ def _train_step(
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
     state.step += 1
-    norms = [grad_norm] + ([update] if update is not None else [])
+    norms = [_full(grad_norm)] + ([_full(update)] if update is not None else [])
     values = torch.cat([sums, *(n.reshape(1).to(sums) for n in norms)]).tolist()  # the one host sync
     stats = StepStats(*values[:NUM_STATS])
     metrics = {
@@ -173,6 +173,13 @@ def _train_step(
         "train/tokens_per_s": stats.tokens / max(time.perf_counter() - t0, 1e-9),
     }
     return stats, metrics
+
+
+def _full(value: torch.Tensor) -> torch.Tensor:
+    """A plain tensor: FSDP2's norms are DTensors (a collective on every rank makes them whole)."""
+    from torch.distributed.tensor import DTensor
+
+    return value.full_tensor() if isinstance(value, DTensor) else value
 
 
 def _evaluate(state: TrainState, evals: EvalSchedule, session: Session, final: bool = False) -> bool:

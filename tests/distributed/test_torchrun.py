@@ -92,7 +92,9 @@ FSDP = [
 
 
 def test_fsdp_trains_like_ddp_saves_full_weights_and_resumes_exactly(runs: Runs, tmp_path: Path) -> None:
-    ddp = runs.get("sft-2p", ["objective=sft", *TWO], nproc=2)
+    # a sharded model takes one forward per micro-batch (trainer.forward=plain: FSDP2 gathers the weights at every
+    # forward, so every rank must run as many), so it is compared with DDP on the same forwards
+    ddp = runs.get("sft-2p-plain", ["objective=sft", *TWO, "trainer.forward=plain"], nproc=2)
     fsdp = runs.get("sft-fsdp", FSDP, nproc=2)
     assert_same_curves(train_rows(ddp), train_rows(fsdp))
     # the final evaluation ran on a gathered copy of the sharded model
