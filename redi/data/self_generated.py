@@ -237,7 +237,7 @@ def cache_key(
     data: Any, task_key: str, identity: dict[str, str], engine: str, grader: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """The hash naming a self-generated build, and the inputs it was made from (saved as inputs.json)."""
-    from redi.data.builder import _plain
+    from redi.data.build_key import _plain
     from redi.infra.cache import content_key
 
     block = dict(_plain(data.self_generated))
@@ -270,7 +270,7 @@ class Sampler:
 def sampling_eval_config(block: Any, eval_cfg: Any) -> Any:
     """An EvalConfig carrying the self_generated block's sampling settings and evaluation's engine knobs."""
     from redi.config import EvalConfig, GraderConfig
-    from redi.data.builder import _plain
+    from redi.data.build_key import _plain
 
     return EvalConfig(
         engine=block.engine or eval_cfg.engine,
