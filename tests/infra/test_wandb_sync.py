@@ -48,8 +48,11 @@ def test_names_and_groups():
 
 
 def test_the_final_model_is_a_wandb_artifact_logged_offline_too(tmp_path):
+    import wandb
+
     from redi.infra.tracking import Tracker
 
+    wandb.teardown()  # a W&B service an earlier in-process test ended must not carry this run: start a fresh one
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text("{}")
