@@ -62,7 +62,7 @@ class NgramIndex:
 
 
 def read_benchmark_problems(path: str | Path, key: str = "problem") -> list[str]:
-    """The problem texts of a benchmark file (a JSON array or JSON lines), e.g. ../shared/data/benchmarks/*.json."""
+    """The problem texts of a benchmark file (a JSON array or JSON lines), e.g. MATH-500 as a JSON array."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     rows = (

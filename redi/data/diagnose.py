@@ -13,7 +13,8 @@ config unless ``--model``) and the pairs it would train on, and prints:
 - with ``--control``: the control's gain over the stage-2 budget (a REDI alpha 0 run of the harness, evaluated at
   its start and end), as a paired difference over problems with its standard error (aim < 1 point: stage 1 is at a
   plateau, so a gain of alpha > 0 is the negatives' and not more SFT).
-Why these: docs/synthetic_teacher.md and ../shared/NEGATIVES.md (the column task fails all three).
+Why these: docs/synthetic_teacher.md (the column task fails all three) and the literature on negatives in preference
+optimisation (Razin et al., likelihood displacement, arXiv 2410.08847; Pal et al., DPO-Positive, arXiv 2402.13228).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Why it looks like this (docs/synthetic_teacher.md has the measurements): the CPU
 give a tiny model a task it learns partly but not fully, and negatives whose mistakes are the kind the student makes.
 So a problem is an expression of 2-5 terms with +, -, * (parentheses at higher difficulty), sometimes wrapped in a
 short story; a trace restates the expression, does one operation per line with its column work written out
-lowest digit first ("58 + 67 [8+7=15 5+6+1=12] = 125", the way MINIATURE.md's probe made addition learnable for a
-0.7M-parameter model: a one-shot "58 + 67 = 125" is not learned in a CPU budget) and ends in \\boxed{}.
+lowest digit first ("58 + 67 [8+7=15 5+6+1=12] = 125", the way an early CPU probe of this project made addition
+learnable for a 0.7M-parameter model: a one-shot "58 + 67 = 125" is not learned in a CPU budget) and ends in
+\\boxed{}.
 A mistake (dropped carry, sign slip, wrong precedence, dropped term) changes an intermediate result that later lines
 build on, so it changes the final answer and many tokens, and it falls preferentially on hard problems and hard
 steps (carries, products, many terms); a dropped carry shows in the column work, as a student's would. Two more
