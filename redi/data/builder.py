@@ -306,12 +306,22 @@ def build_from_traces(
     return BuiltData(sft=sft_ds, pairs=pairs_ds, funnel=funnel)
 
 
-def _load_cached(target: Path, key: str) -> BuiltData:
-    funnel = json.loads((target / "funnel.json").read_text())
+def _empty_table(columns: tuple[str, ...]) -> datasets.Dataset:
+    features = datasets.Features({k: datasets.Value("string") for k in columns})
+    return datasets.Dataset.from_dict({k: [] for k in columns}, features=features)
+
+
+def load_cached(target: Path, key: str) -> BuiltData:
+    """A cached build; a table a build did not save (no rows: Arrow cannot read an empty one back) is empty."""
+
+    def table(name: str, columns: tuple[str, ...]) -> datasets.Dataset:
+        path = target / name
+        return datasets.load_from_disk(str(path)) if path.is_dir() else _empty_table(columns)
+
     return BuiltData(
-        sft=datasets.load_from_disk(str(target / "sft")),
-        pairs=datasets.load_from_disk(str(target / "pairs")),
-        funnel=funnel,
+        sft=table("sft", SFT_COLUMNS),
+        pairs=table("pairs", PAIR_COLUMNS),
+        funnel=json.loads((target / "funnel.json").read_text()),
         path=target,
         key=key,
     )
@@ -344,7 +354,7 @@ def build_training_data(
     target = Path(cache_dir) / "data" / key
     with building(target, f"the data build {key}") as work:
         if work is None:
-            built = _load_cached(target, key)
+            built = load_cached(target, key)
             log.info("data: cached build %s\n%s", target, format_funnel(built.funnel))
             return built
         from redi.data.trl_builder import build_any  # Open-R1 traces or TRL rows (redi.data.formats)
@@ -359,4 +369,4 @@ def build_training_data(
         (work / "inputs.json").write_text(json.dumps(inputs, indent=2, sort_keys=True, default=str))
         (work / "funnel.json").write_text(json.dumps(built.funnel, indent=2))
     log.info("data: built %s from %s\n%s", target, cfg.source, format_funnel(built.funnel))
-    return _load_cached(target, key)
+    return load_cached(target, key)

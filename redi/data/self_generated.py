@@ -296,32 +296,6 @@ def _write_samples(path: Path, problems: list[TaskProblem], samples: list[list[S
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def _empty(columns: tuple[str, ...]) -> datasets.Dataset:
-    import datasets
-
-    features = datasets.Features({k: datasets.Value("string") for k in columns})
-    return datasets.Dataset.from_dict({k: [] for k in columns}, features=features)
-
-
-def _load(target: Path, key: str) -> BuiltData:
-    """The cached build; a table with no rows is not saved (Arrow cannot read an empty one back) but made here."""
-    import datasets
-
-    from redi.data.builder import PAIR_COLUMNS, SFT_COLUMNS, BuiltData
-
-    def table(name: str, columns: tuple[str, ...]) -> datasets.Dataset:
-        path = target / name
-        return datasets.load_from_disk(str(path)) if path.is_dir() else _empty(columns)
-
-    return BuiltData(
-        sft=table("sft", SFT_COLUMNS),
-        pairs=table("pairs", PAIR_COLUMNS),
-        funnel=json.loads((target / "funnel.json").read_text()),
-        path=target,
-        key=key,
-    )
-
-
 def nothing_kept(funnel: dict[str, int]) -> str:
     """Why the samples made neither a pair nor an RFT row, naming the keys that change it."""
     return (
@@ -336,7 +310,7 @@ def build_self_generated(
     data: Any, task: BuiltData, sampler: Sampler, eval_cfg: Any, cache_dir: Path
 ) -> BuiltData:
     """D_SFT and D_Pref from ``sampler``'s graded samples on ``task``'s training problems, built once and cached."""
-    from redi.data.builder import format_funnel
+    from redi.data.builder import format_funnel, load_cached
     from redi.data.openr1 import DataError
     from redi.eval.evaluate import format_prompts
     from redi.eval.grading import Grader
@@ -349,7 +323,7 @@ def build_self_generated(
     target = Path(cache_dir) / "data" / key
     with building(target, f"the self-generated data {key}") as work:
         if work is None:
-            built = _load(target, key)
+            built = load_cached(target, key)
             log.info("data: cached self-generated build %s\n%s", target, format_funnel(built.funnel))
             return built
         funnel: dict[str, int] = {}
@@ -375,6 +349,6 @@ def build_self_generated(
         _write_samples(work / "samples.jsonl", problems, samples)
         (work / "inputs.json").write_text(json.dumps(inputs, indent=2, sort_keys=True, default=str))
         (work / "funnel.json").write_text(json.dumps(funnel, indent=2))
-    built = _load(target, key)
+    built = load_cached(target, key)
     log.info("data: built self-generated %s\n%s", target, format_funnel(built.funnel))
     return built
