@@ -199,6 +199,7 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
     """Check the whole config; returns the objective spec and its hyperparameters, or raises ConfigError."""
     from redi.data.checks import check_data
     from redi.eval.checks import check_eval
+    from redi.kernels import check_kernels
     from redi.loop.checks import check_stage1, check_trainer
     from redi.model_source import check_model
     from redi.objectives import ObjectiveConfigError, get_objective
@@ -222,6 +223,7 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
         )
     check_data(root.sub("data"))
     check_trainer(root.sub("trainer"))
+    check_kernels(root)
     check_stage1(root.sub("stage1"))
     root.guard(lambda: _complete_benchmarks(cfg.eval), ConfigError)
     check_eval(root.sub("eval"), data_source=cfg.data.source)

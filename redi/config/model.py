@@ -58,5 +58,6 @@ class ModelConfig:
     dtype: str = "float32"  # float32 | bfloat16 | float16
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
     gradient_checkpointing: bool = False
+    liger: bool = False  # Liger's RMSNorm/RoPE/SwiGLU Triton kernels (CUDA; pip install liger-kernel)
     rope_theta: float | None = None  # the paper raises Qwen2.5-Math's to 300000 before training
     max_position_embeddings: int | None = None  # and max positions to 32768

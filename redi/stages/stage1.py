@@ -67,6 +67,7 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
     model = to_container(cfg.model)
     model.pop("init_from", None)
     model.pop("lora", None)  # stage 1 never trains an adapter (stage1_config): LoRA and full runs share it
+    model.pop("liger", None)  # faster kernels for the same math: with or without, one stage-1 model
     data = to_container(cfg.data)
     data.pop(
         "self_generated", None

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from redi.infra.distributed import DistEnv, full_state_dict, is_sharded
 from redi.infra.session import Session
+from redi.kernels import apply_kernels
 from redi.loop.plan import Batching, BatchPlan
 from redi.loop.train import EvalSchedule, LoopInputs, train
 from redi.model import save_model
@@ -33,6 +34,7 @@ def run(
     """Train ``spec`` in the session's run directory (resuming from its checkpoint) and evaluate the result."""
     env, run_dir = session.env, session.run_dir
     model, tokenizer, source = starting_point(cfg, spec, run_dir, env, stage1)
+    model = apply_kernels(model, cfg, env.device)
     rows = training_rows(cfg, spec, tokenizer, env, stage1)
     reference = None
     if spec.needs_reference:

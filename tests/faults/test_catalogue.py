@@ -47,6 +47,8 @@ BAD_CONFIGS = [
     (["stage1.adam_beta2=1"], "stage1.adam_beta2=1.0: must be < 1"),
     (["stage1.warmup_ratio=2"], "stage1.warmup_ratio=2.0: must be <= 1"),
     (["trainer.threads=0"], "trainer.threads=0: must be >= 1 (null keeps torch's default)"),
+    (["model.liger=true"], "model.liger=true but the liger-kernel package is not installed"),
+    (["model.liger=true", "trainer.device=cpu"], "model.liger=true needs a CUDA GPU"),
     (["trainer.max_grad_norm=-1"], "trainer.max_grad_norm=-1.0: must be >= 0 (0 turns clipping off)"),
     (["trainer.max_grad_norm=nan"], "trainer.max_grad_norm=nan: must be a finite number"),
     (["trainer.adam_beta1=1.0"], "trainer.adam_beta1=1.0: must be < 1"),
