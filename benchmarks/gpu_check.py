@@ -1,12 +1,15 @@
 """One-GPU check of redi's training step at the paper's model shape: tokens/s, peak memory and MFU.
 
     python benchmarks/gpu_check.py [--lengths 4096,8192,16384] [--steps 3] [--attn sdpa|flash_attention_2]
+        [--compile] [--liger]
     python benchmarks/gpu_check.py --dry          # a tiny shape on the CPU (what the tests run)
 
 Qwen2.5-Math-1.5B's shape (hidden 1536, 28 layers, 12 heads / 2 KV heads, MLP 8960, vocab 151,936) with random
-weights in bf16 and fp32 AdamW state, gradient checkpointing, one pair (chosen + rejected of the given length
+weights and AdamW state in bf16 (as ``model=qwen2.5-math-1.5b`` loads it), gradient checkpointing, one pair (chosen + rejected of the given length
 each) per step through redi's own path (length-sorted forwards, chunked log-prob head, REDI loss, fused AdamW).
-MFU = 6 N x tokens/s over the bf16 matmul rate measured first on the same device.
+MFU = 6 N x tokens/s over the bf16 matmul rate measured first on the same device. ``--compile`` compiles every
+decoder layer (``trainer.compile=true``), ``--liger`` applies Liger's kernels (``model.liger=true``): run with and
+without to see what each buys on your GPU.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from redi.data.tokenize import Encoded
+from redi.kernels import apply_liger, compile_layers
 from redi.loop.logprobs import split_pairs
 from redi.loop.microbatch import ForwardLayout, sequences_logps
 from redi.loop.update_norm import adamw_update_norm
@@ -58,7 +62,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def build(shape: dict, length: int, device: torch.device, dtype: torch.dtype, attn: str):
+def build(
+    shape: dict,
+    length: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    attn: str,
+    kernels: tuple[str, ...] = (),
+):
     config = Qwen2Config(
         **shape,
         max_position_embeddings=max(length, 128),
@@ -70,6 +81,10 @@ def build(shape: dict, length: int, device: torch.device, dtype: torch.dtype, at
     model = Qwen2ForCausalLM(config).to(device=device, dtype=dtype)
     model.gradient_checkpointing_enable()
     model.config.use_cache = False
+    if "liger" in kernels:
+        apply_liger(model, device)
+    if "compile" in kernels:
+        compile_layers(model)
     return model
 
 
@@ -109,6 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--attn", default="sdpa")
     parser.add_argument("--dry", action="store_true", help="tiny shape, CPU, short sequences")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every decoder layer")
+    parser.add_argument(
+        "--liger", action="store_true", help="Liger's RMSNorm, RoPE and SwiGLU kernels (CUDA)"
+    )
     args = parser.parse_args(argv)
     if args.dry:
         device, dtype, shape, lengths = torch.device("cpu"), torch.float32, DRY, [64, 128]
@@ -119,10 +138,13 @@ def main(argv: list[str] | None = None) -> None:
         lengths = [int(x) for x in args.lengths.split(",")]
     peak = matmul_peak(device, dtype, 256 if args.dry else 8192)
     layout = ForwardLayout(mode="packed" if args.attn.startswith("flash") else "padded")
-    print(f"device {device}, {dtype}, attn {args.attn}, matmul peak {peak / 1e12:.2f} TFLOP/s")
+    kernels = tuple(k for k in ("compile", "liger") if getattr(args, k))
+    print(
+        f"device {device}, {dtype}, attn {args.attn}, kernels {kernels or 'eager'}, matmul peak {peak / 1e12:.2f} TFLOP/s"
+    )
     print(f"{'tokens/seq':>10} {'tokens/s':>10} {'peak GB':>8} {'MFU':>6}")
     for length in lengths:
-        model = build(shape, length, device, dtype, args.attn)
+        model = build(shape, length, device, dtype, args.attn, kernels)
         n = sum(p.numel() for p in model.parameters())
         rate, mem = step_rate(model, length, args.steps, device, layout)
         print(f"{length:>10} {rate:>10.0f} {mem:>8.2f} {6 * n * rate / peak:>6.1%}", flush=True)

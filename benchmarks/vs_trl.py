@@ -2,7 +2,7 @@
 
     pip install -e '.[bench]'
     nice -n 19 python benchmarks/vs_trl.py [--models tiny,small] [--objectives sft,dpo,simpo,redi] [--rows 96]
-        [--repeats 3] [--threads 1] [--profile]
+        [--repeats 3] [--threads 1] [--profile] [--forward auto|plain]
 
 One invocation interleaves, for every repeat, model and objective: TRL (SFTTrainer; DPOTrainer with a precomputed
 reference; CPOTrainer with loss_type simpo for SimPO, and for REDI, which TRL lacks and which does the same pair
@@ -151,6 +151,10 @@ def _trl_trainer(spec: dict, model, tok, out_dir: str):
         seed=spec["seed"],
         train_sampling_strategy="sequential",
         disable_tqdm=True,
+        # TRL's configs default to bf16 autocast and activation checkpointing; redi's step is fp32 without
+        # recomputation, so both are turned off for the same work (with them, TRL's losses differ from redi's).
+        bf16=False,
+        gradient_checkpointing=False,
     )
     prompts = [text(r.prompt) for r in rows]
     if spec["objective"] == "sft":
@@ -289,6 +293,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="one profiled run per framework instead")
+    parser.add_argument(
+        "--forward", default="auto", help="redi's trainer.forward (plain: the unoptimised full-logits step)"
+    )
     args = parser.parse_args(argv)
     if args.worker:
         worker(json.loads(args.worker))
@@ -316,6 +323,7 @@ def main(argv: list[str] | None = None) -> None:
                         "seed": args.seed,
                         "threads": args.threads,
                         "profile": args.profile,
+                        "forward": args.forward,
                         "repeat": rep,
                         "row": objective,
                     }
