@@ -41,15 +41,27 @@ GAIN_COLUMNS = (
 )
 
 
+SWAPPED = "labels swapped"
+
+
 def is_control(table: pd.DataFrame) -> pd.Series:
-    """REDI runs with alpha = 0: the control every other configuration is paired with."""
-    return (table["objective"] == "redi") & np.isclose(table["alpha"].astype(float).fillna(-1.0), 0.0)
+    """REDI runs with alpha = 0 on pairs as built: the control every other configuration is paired with."""
+    swapped = table["variant"].fillna("").str.contains(SWAPPED, regex=False)
+    return (
+        (table["objective"] == "redi") & np.isclose(table["alpha"].astype(float).fillna(-1.0), 0.0) & ~swapped
+    )
+
+
+def control_variant(variant: str) -> str:
+    """The control's data for a variant: the same data, labels as built (a label inversion's control is SFT on
+    the positives, not on the negatives)."""
+    return ", ".join(part for part in variant.split(", ") if part and part != SWAPPED)
 
 
 def series_label(row: pd.Series) -> str:
     """A configuration's name without its lr (one line of the stability figure), e.g. ``REDI alpha=0.8``."""
     values = [None if pd.isna(row[k]) else row[k] for k in ("alpha", "beta", "gamma")]
-    return config_label(row["objective"], *values, None)
+    return config_label(row["objective"], *values, None, variant=row.get("variant") or "")
 
 
 def _best_step(frame: pd.DataFrame, run_names: list[str], benchmark: str | None) -> int | None:
@@ -105,16 +117,16 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
     benches = [benchmark] if benchmark else benchmarks(frame)
     info = info.assign(_seed=info["seed"].astype("float").fillna(-1.0))
     control = info[is_control(info)]
-    control_best: dict[float, int | None] = {}
+    control_best: dict[tuple[float, str], int | None] = {}
     rows: list[dict[str, Any]] = []
     for config, g in info[~is_control(info)].groupby("config", sort=False):
         first = g.iloc[0]
         lr = float(first["lr"]) if pd.notna(first["lr"]) else math.nan
-        ctrl = (
-            control[np.isclose(control["lr"].astype(float), lr)] if not math.isnan(lr) else control.iloc[0:0]
-        )
-        if lr not in control_best:
-            control_best[lr] = _best_step(frame, ctrl["run"].tolist(), benchmark) if len(ctrl) else None
+        base = control_variant(first["variant"] or "")
+        ctrl = control[control["variant"].fillna("") == base]
+        ctrl = ctrl[np.isclose(ctrl["lr"].astype(float), lr)] if not math.isnan(lr) else ctrl.iloc[0:0]
+        if (lr, base) not in control_best:
+            control_best[lr, base] = _best_step(frame, ctrl["run"].tolist(), benchmark) if len(ctrl) else None
         best_t = _best_step(frame, g["run"].tolist(), benchmark)
         best_pairs, final_pairs = [], []
         for _, t in g.iterrows():
@@ -122,7 +134,7 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
             if c.empty:
                 continue
             t_dir, c_dir = str(t["location"]), str(c["location"].iloc[0])
-            pair = (_scores(t_dir, best_t, benchmark), _scores(c_dir, control_best[lr], benchmark))
+            pair = (_scores(t_dir, best_t, benchmark), _scores(c_dir, control_best[lr, base], benchmark))
             if pair[0] is not None and pair[1] is not None:
                 best_pairs.append(pair)
             pair = (
@@ -143,7 +155,7 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
                 "lr": lr,
                 "seeds": max(best.seeds, final.seeds),
                 "best_step": best_t if best_t is not None else pd.NA,
-                "control_best_step": control_best[lr] if control_best[lr] is not None else pd.NA,
+                "control_best_step": control_best[lr, base] if control_best[lr, base] is not None else pd.NA,
                 "best_gain": best.gain,
                 "best_se": best.se,
                 "final_gain": final.gain,

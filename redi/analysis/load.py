@@ -30,6 +30,7 @@ RUN_COLUMNS = (
     "run",
     "run_id",
     "config",
+    "variant",
     "objective",
     "alpha",
     "beta",
@@ -43,6 +44,8 @@ RUN_COLUMNS = (
 )
 #: The configuration's hyperparameters (a configuration is a run up to its seed).
 CONFIG_KEYS = ("objective", "alpha", "beta", "gamma", "lr")
+#: Data settings that make a run a different experiment at the same hyperparameters, and their label.
+VARIANT_KEYS = {"data.self_generated.enabled": "self-generated", "data.builder.swap_pairs": "labels swapped"}
 
 # W&B run states -> the run directory's states, for runs whose summary carries no final state yet
 _WANDB_STATES = {
@@ -97,10 +100,20 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def data_variant(config: Mapping[str, Any]) -> str:
+    """The run's data variant ("" for the teacher's pairs as built), e.g. ``labels swapped``."""
+    return ", ".join(label for key, label in VARIANT_KEYS.items() if lookup(config, key) is True)
+
+
 def config_label(
-    objective: str, alpha: Any = None, beta: Any = None, gamma: Any = None, lr: Any = None
+    objective: str,
+    alpha: Any = None,
+    beta: Any = None,
+    gamma: Any = None,
+    lr: Any = None,
+    variant: str = "",
 ) -> str:
-    """The configuration's name as the paper writes it, e.g. ``REDI alpha=0.8, lr=1e-6``."""
+    """The configuration's name as the paper writes it, e.g. ``REDI alpha=0.8, lr=1e-6 [labels swapped]``."""
     parts = []
     spec = OBJECTIVES.get(objective)
     name = spec.label if spec is not None else str(objective)  # the objective module's declared label
@@ -113,7 +126,8 @@ def config_label(
             parts.append(f"{key}={format_value(_number(value))}")
     if _number(lr) is not None:
         parts.append(f"lr={format_value(_number(lr))}")
-    return f"{name} {', '.join(parts)}".strip()
+    label = f"{name} {', '.join(parts)}".strip()
+    return f"{label} [{variant}]" if variant else label
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -156,7 +170,18 @@ def _read_config(path: Path) -> dict[str, Any]:
         return {}
     raw = OmegaConf.load(path)
     out: dict[str, Any] = {}
-    for key in ("objective.name", "alpha", "beta", "gamma", "lr", "seed", "sweep.name", "trainer.collapse"):
+    keys = (
+        "objective.name",
+        "alpha",
+        "beta",
+        "gamma",
+        "lr",
+        "seed",
+        "sweep.name",
+        "trainer.collapse",
+        *VARIANT_KEYS,
+    )
+    for key in keys:
         value = OmegaConf.select(raw, key, default=None, throw_on_resolution_failure=False)
         if OmegaConf.is_config(value):
             value = OmegaConf.to_container(value, resolve=False)
@@ -246,7 +271,10 @@ def records_from_wandb(entity: str, project: str, group: str, api: Any = None) -
                 run=run.name,
                 config={
                     "objective.name": lookup(config, "objective.name") or getattr(run, "job_type", None),
-                    **{k: lookup(config, k) for k in ("alpha", "beta", "gamma", "lr", "seed", "sweep.name")},
+                    **{
+                        k: lookup(config, k)
+                        for k in ("alpha", "beta", "gamma", "lr", "seed", "sweep.name", *VARIANT_KEYS)
+                    },
                     "trainer.collapse": lookup(config, "trainer.collapse"),
                 },
                 status={
@@ -296,7 +324,8 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
         run_info = {
             "run": rec.run,
             "run_id": rec.run_id,
-            "config": config_label(objective, **values),
+            "config": config_label(objective, **values, variant=data_variant(rec.config)),
+            "variant": data_variant(rec.config),
             "objective": objective,
             **values,
             "seed": _int_or_none(rec.config.get("seed")),

@@ -67,6 +67,7 @@ def write_run(
     collapse_at: int | None,
     seed: int = 42,
     wandb_id: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> None:
     (run_dir / ".hydra").mkdir(parents=True)
     config = {
@@ -78,6 +79,7 @@ def write_run(
         "seed": seed,
         **hyper,
         "sweep": {"name": run_dir.parent.name, "description": ""},
+        "data": data or {"builder": {"swap_pairs": False}, "self_generated": {"enabled": False}},
         "trainer": {
             "collapse": {
                 "enabled": True,
@@ -149,12 +151,21 @@ def eval_rows(step: int, scores: list[float]) -> list[dict[str, Any]]:
     return rows
 
 
-def make_paired_sweep(root: Path, name: str = "paired") -> Path:
-    """REDI runs whose metrics.jsonl and eval files agree: pass@1 at each step = the mean of the problem scores."""
+def make_paired_sweep(
+    root: Path,
+    name: str = "paired",
+    members: list[tuple[str, float, float, int, list[list[float]]]] | None = None,
+    swapped: tuple[str, ...] = (),
+) -> Path:
+    """REDI runs whose metrics.jsonl and eval files agree: pass@1 at each step = the mean of the problem scores.
+
+    ``swapped``: directories whose runs trained on label-inverted pairs (data.builder.swap_pairs=true).
+    """
     sweep = root / name
-    for dirname, alpha, lr, seed, later in PAIRED_MEMBERS:
+    for dirname, alpha, lr, seed, later in PAIRED_MEMBERS if members is None else members:
         run_dir = sweep / dirname
-        write_run(run_dir, "redi", {"alpha": alpha}, lr, None, seed=seed)
+        data = {"builder": {"swap_pairs": dirname in swapped}, "self_generated": {"enabled": False}}
+        write_run(run_dir, "redi", {"alpha": alpha}, lr, None, seed=seed, data=data)
         by_step = dict(zip(PAIRED_STEPS, [START_SCORES, *later], strict=True))
         lines = []
         for step in range(1, PAIRED_STEPS[-1] + 1):

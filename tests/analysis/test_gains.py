@@ -9,7 +9,7 @@ import pytest
 from redi.analysis import gains
 from redi.analysis.figures import stability_figure
 from redi.analysis.load import load_sweep
-from tests.analysis.fake_sweep import make_paired_sweep
+from tests.analysis.fake_sweep import PAIRED_MEMBERS, make_paired_sweep
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,30 @@ def test_gains_over_the_control_by_hand(frame):
     assert math.isnan(no_control["best_gain"]) and no_control["seeds"] == 0
     md = gains.gains_markdown(gains.gains_table(frame))
     assert "| REDI alpha=0.8, lr=1e-4 | 2 | +18.8 ± 13.5 | 20 (20) | +18.8 ± 13.5 | 4 |" in md
+
+
+def test_a_label_inversion_is_its_own_configuration_paired_with_the_control(tmp_path):
+    """An inverted run at alpha 0.8 is not pooled with the true alpha 0.8 runs, and an inverted alpha 0 (SFT on
+    the negatives) is no control: both are paired with the control that trained on the positives."""
+    worse = [[0.5, 0.0, 0.5, 0.5], [0.0, 0.0, 0.5, 0.5]]
+    members = [
+        *PAIRED_MEMBERS,
+        ("inv_alpha=0.8,lr=0.0001,seed=1", 0.8, 1e-4, 1, worse),
+        ("inv_alpha=0.0,lr=0.0001,seed=1", 0.0, 1e-4, 1, worse),
+    ]
+    swapped = ("inv_alpha=0.8,lr=0.0001,seed=1", "inv_alpha=0.0,lr=0.0001,seed=1")
+    frame = load_sweep(make_paired_sweep(tmp_path, members=members, swapped=swapped))
+    assert set(frame.loc[frame["run"].str.startswith("inv_"), "variant"]) == {"labels swapped"}
+    t = gains.gains_table(frame).set_index("config")
+    true_run = t.loc["REDI alpha=0.8, lr=1e-4"]
+    assert true_run["seeds"] == 2 and true_run["final_gain"] == pytest.approx(
+        0.1875
+    )  # as without the inversions
+    inverted = t.loc["REDI alpha=0.8, lr=1e-4 [labels swapped]"]
+    # final [0, 0, .5, .5] against seed 1's control [1, .5, .5, .5]: d = [-1, -.5, 0, 0]
+    assert inverted["seeds"] == 1 and inverted["final_gain"] == pytest.approx(-0.375)
+    assert inverted["series"] == "REDI alpha=0.8 [labels swapped]"
+    assert t.loc["REDI alpha=0, lr=1e-4 [labels swapped]", "final_gain"] == pytest.approx(-0.375)
 
 
 def test_stability_figure_has_the_gain_and_curve_panels(frame):
