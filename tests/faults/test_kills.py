@@ -24,8 +24,10 @@ SMOKE = [
 TIMING = {"train/tokens_per_s"}
 
 
-def launch(run_dir: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def launch(run_dir: Path, *extra: str, env: dict[str, str | None] | None = None) -> subprocess.Popen:
+    """``python -m redi.run`` on the smoke run in ``run_dir``; ``env`` adds variables (None removes one)."""
+    merged = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    env = {k: v for k, v in merged.items() if v is not None}
     cmd = [sys.executable, "-m", "redi.run", *SMOKE, *extra, f"hydra.run.dir={run_dir}"]
     return subprocess.Popen(
         cmd, cwd=run_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
