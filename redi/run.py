@@ -44,12 +44,15 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
     from redi.infra.lock import RunLock
     from redi.infra.session import Session
     from redi.infra.status import Status
+    from redi.loop.preemption import StopAtOnce
     from redi.stages import evaluation, stage1, training
     from redi.stages.inputs import needs_stage1_model
     from redi.stages.result import RunResult
 
-    # one process owns the run directory (redi.infra.lock) from before it reads status.json to the end
+    # one process owns the run directory (redi.infra.lock) from before it reads status.json to the end; a
+    # termination signal outside the training loop stops the run at once, recorded "interrupted" (StopAtOnce)
     with contextlib.ExitStack() as held:
+        held.enter_context(StopAtOnce())
         if launch_rank() == 0:
             held.enter_context(RunLock(run_dir, wait=cfg.trainer.wait_for_lock))
         status = Status(run_dir)
@@ -158,7 +161,7 @@ def main(cfg: DictConfig) -> dict | None:
         transformers.utils.logging.disable_progress_bar()
         datasets.disable_progress_bars()
     from redi.infra.lock import RunLockedError
-    from redi.infra.session import Interrupted
+    from redi.infra.session import Interrupted, SignalStop
 
     try:
         result = run(cfg, run_dir, spec, hyper)
@@ -176,6 +179,11 @@ def main(cfg: DictConfig) -> dict | None:
         print(f"redi: interrupted ({e}); run the same command again to resume", file=sys.stderr, flush=True)
         if multirun:
             return {"state": "interrupted", "run_dir": str(run_dir), "reason": str(e)}
+        sys.exit(1)
+    except SignalStop as e:  # a signal outside the loop: status "interrupted"; a sweep stops as a whole
+        print(f"redi: interrupted ({e}); run the same command again to resume", file=sys.stderr, flush=True)
+        if multirun:
+            raise
         sys.exit(1)
     except Exception as e:
         if not multirun:

@@ -28,6 +28,14 @@ class Interrupted(Exception):
     """The process received a termination signal; the run was checkpointed and can resume."""
 
 
+class SignalStop(KeyboardInterrupt):
+    """A termination signal outside the training loop, raised at once (redi.loop.preemption.StopAtOnce).
+
+    A KeyboardInterrupt, so no ``except Exception`` on the way swallows it; the message names the signal and the
+    phase it stopped.
+    """
+
+
 class _ReadOnlyStatus(Status):
     """status.json as rank 0 writes it, for the other ranks: ``update`` changes the copy in memory only."""
 
@@ -65,7 +73,9 @@ class Session:
             SystemExit,
             KeyboardInterrupt,
         ) as e:  # stopped from outside (submitit's requeue exits this way)
-            status.update(state="interrupted", reason=f"{type(e).__name__} at step {status.data.get('step')}")
+            step = status.data.get("step")
+            said = f"{e} (step {step})" if isinstance(e, SignalStop) else f"{type(e).__name__} at step {step}"
+            status.update(state="interrupted", reason=said)
             session.close_quietly()
             raise
         except BaseException as e:
