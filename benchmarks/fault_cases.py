@@ -257,6 +257,41 @@ def termination_signal(sig: signal.Signals):
     return fault
 
 
+# outside the training loop: (a fresh cache, so stage 1 is built; (log text to wait for, delay) from the rng)
+EARLY = {
+    "stage 1's data build": (True, lambda rng: ("stage 1 | data build: started", 0.0)),
+    "stage 1's training": (True, lambda rng: (f"stage 1 | train: {rng.randint(1, 10)}/", rng.uniform(0, 1))),
+    "the step-0 evaluation": (False, lambda rng: ("evaluation at step 0: started", rng.uniform(0, 3))),
+}
+
+
+def early_signal(sig: signal.Signals, where: str):
+    """``sig`` before the training loop starts (issue 12's Limits): stopped at once, then rerun."""
+    fresh, plan = EARLY[where]
+
+    def fault(bench: Bench, rng: random.Random, i: int) -> Trial:
+        name = f"{sig.name.lower()}-{where.split()[-1]}-{i}"
+        run_dir = bench.run_dir(name)
+        cache = bench.work / f"cache-{name}"
+        env = (
+            {"REDI_CACHE_DIR": str(cache), "HF_DATASETS_CACHE": str(cache / "hf-datasets")} if fresh else None
+        )
+        text, delay = plan(rng)
+        proc = bench.start(run_dir, env=env)
+        hit = wait_for(lambda: logged(run_dir, text), proc, timeout=1200)
+        time.sleep(delay)
+        where_now = last_log_line(run_dir)
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=1800)
+        status = json.loads((run_dir / "status.json").read_text())
+        detail = f"at '{where_now}' (+{delay:.2f}s): {status['state']} ({status.get('reason', '')})"
+        code, _, seconds = bench.timed(run_dir, env=env)
+        message = said(out, run_dir, "redi: interrupted", "KeyboardInterrupt", "Error")
+        return observe(bench, run_dir, [proc.returncode, code], message, seconds, detail if hit else "missed")
+
+    return fault
+
+
 PHASES = ("a step", "an evaluation", "a checkpoint write", "the final model write")
 
 

@@ -52,6 +52,14 @@ def reject_time(bench: fc.Bench, rng: random.Random, i: int) -> fc.Trial:
     return fc.Trial([out.returncode], "-", None, None, None, message, seconds, "no run directory is made")
 
 
+EARLY = [
+    (signal.SIGTERM, "stage 1's data build"),
+    (signal.SIGTERM, "stage 1's training"),
+    (signal.SIGTERM, "the step-0 evaluation"),
+    (signal.SIGINT, "the step-0 evaluation"),
+]
+
+
 def faults(args: argparse.Namespace) -> list[tuple[str, str, object, int]]:
     """(id, label, fault, trials) for every fault, in the issue's order."""
     n, s = args.trials, args.signal_trials
@@ -66,18 +74,24 @@ def faults(args: argparse.Namespace) -> list[tuple[str, str, object, int]]:
         ("pickle", "malicious pickle trainer_state.pt", fc.malicious_pickle, 1),
         ("malformed-metrics", "malformed metrics.jsonl line in the middle", fc.malformed_metrics_line, 1),
         ("two-launches", "two launches at once", fc.two_launches, 1),
-        ("sigterm", "SIGTERM after a random step", fc.termination_signal(signal.SIGTERM), s),
-        ("sigusr2", "SIGUSR2 after a random step", fc.termination_signal(signal.SIGUSR2), s),
-        ("sigint", "SIGINT after a random step", fc.termination_signal(signal.SIGINT), s),
-        (
-            "sigkill",
-            "SIGKILL at random moments (step, eval, checkpoint write, final model write)",
-            fc.sigkill_random,
-            n,
-        ),
     ]
-    listed += [(f"corrupt-{k.replace(' ', '-')}", f"corrupt checkpoint: {k}", fc.corrupt_checkpoint(k), 1)
-               for k in sorted(DAMAGE)]  # fmt: skip
+    for sig in (signal.SIGTERM, signal.SIGUSR2, signal.SIGINT):
+        name = sig.name.lower()
+        listed.append((name, f"{sig.name} after a random step", fc.termination_signal(sig), s))
+    for sig, where in EARLY:
+        fault = fc.early_signal(sig, where)
+        listed.append((f"early-{sig.name.lower()}-{where.split()[-1]}", f"{sig.name} in {where}", fault, 1))
+    kill = "SIGKILL at random moments (step, eval, checkpoint write, final model write)"
+    listed.append(("sigkill", kill, fc.sigkill_random, n))
+    for kind in sorted(DAMAGE):
+        listed.append(
+            (
+                f"corrupt-{kind.replace(' ', '-')}",
+                f"corrupt checkpoint: {kind}",
+                fc.corrupt_checkpoint(kind),
+                1,
+            )
+        )
     listed += [
         ("invalid-status", "invalid status.json", fc.invalid_status, 1),
         ("zero-rows", "data build keeping zero rows (every source dropped), run twice", fc.zero_row_build, 1),
@@ -145,10 +159,11 @@ def versions() -> str:
 
 
 def reference_run(bench: fc.Bench) -> tuple[int, str, str, float]:
-    """The uninterrupted run: (rows, metrics sha256, weights sha256, seconds)."""
-    code, out, seconds = bench.timed(bench.reference)
+    """The uninterrupted run: (rows, metrics sha256, weights sha256, seconds); kept from an earlier call in --work."""
+    code, out, seconds = bench.timed(bench.reference)  # a completed one says "already finished" in seconds
     if code != 0:
         raise SystemExit(f"the uninterrupted run failed (exit {code}):\n{out[-3000:]}")
+    seconds = -1.0 if "already finished" in out else seconds
     digest = hashlib.sha256(json.dumps(rows(bench.reference), sort_keys=True).encode()).hexdigest()
     return len(rows(bench.reference)), digest, weights(bench.reference), seconds
 
@@ -203,7 +218,8 @@ def main() -> None:
     head = (f"{started} to {time.strftime('%H:%M UTC', time.gmtime())}; load average at the start "
             f"{load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, at the end {os.getloadavg()[0]:.1f}; {versions()}\n"
             f"command: `{' '.join(['python', *sys.argv])}`\nuninterrupted run: {ref_rows} rows, metrics sha256 "
-            f"{ref_metrics[:16]}, weights sha256 {ref_weights[:16]}, {ref_s:.0f} s\n")  # fmt: skip
+            f"{ref_metrics[:16]}, weights sha256 {ref_weights[:16]}, "
+        + (f"{ref_s:.0f} s\n" if ref_s >= 0 else "kept from an earlier call in --work\n"))  # fmt: skip
     print(head + "\n" + markdown(table))
     if args.out:
         details = [f"- {label} #{i}: exit {' -> '.join(map(str, t.codes))}, {t.state}; {t.detail}"
