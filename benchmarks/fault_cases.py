@@ -22,7 +22,6 @@ from pathlib import Path
 
 import torch
 
-from tests.faults.test_catalogue import BAD_CONFIGS, BAD_DATA
 from tests.faults.test_kills import MOMENTS, launch, rows, wait_for, weights
 from tests.infra.test_checkpoint import DAMAGE, _Payload
 
@@ -382,41 +381,3 @@ def full_disk(bench: Bench, rng: random.Random, i: int) -> Trial:
         return observe(bench, run_dir, [first, code], message, seconds, detail)
     finally:
         subprocess.run(["umount", str(mount)], check=False)
-
-
-def bad_config(overrides: list[str], says: str):
-    def fault(bench: Bench, rng: random.Random, i: int) -> Trial:
-        run_dir = bench.run_dir("config-" + re.sub(r"\W+", "_", " ".join(overrides)) + f"-{i}")
-        code, out, seconds = bench.timed(run_dir, *overrides)
-        detail = f"names it as the catalogue expects: {'yes' if says in out else 'NO'}"
-        return observe(bench, run_dir, [code], said(out, run_dir, "redi: error"), seconds, detail)
-
-    return fault
-
-
-def bad_data(name: str):
-    filename, content, says = BAD_DATA[name]
-
-    def fault(bench: Bench, rng: random.Random, i: int) -> Trial:
-        run_dir = bench.run_dir("data-" + re.sub(r"\W+", "_", name) + f"-{i}")
-        path = run_dir.parent / filename
-        path.write_bytes(content)
-        limits = ["data.max_row_mb=0.5", "data.max_file_mb=1"]
-        code, out, seconds = bench.timed(run_dir, "data.source=local", f"data.path={path}", *limits)
-        ok = says.format(path=path) in out
-        message = said(out, run_dir, "redi: error").replace(str(path), f"<{filename}>")
-        return observe(
-            bench, run_dir, [code], message, seconds, f"names file/line/field: {'yes' if ok else 'NO'}"
-        )
-
-    return fault
-
-
-def catalogue_sample(seed: int, k: int) -> list[tuple[str, str, Callable]]:
-    """``k`` bad configs and ``k`` bad data files from the catalogue, chosen by ``seed``."""
-    rng = random.Random(f"{seed}:catalogue")
-    configs = rng.sample(BAD_CONFIGS, min(k, len(BAD_CONFIGS)))
-    files = rng.sample(sorted(BAD_DATA), min(k, len(BAD_DATA)))
-    return [("bad-config", f"bad config `{' '.join(o)}`", bad_config(o, s)) for o, s in configs] + [
-        ("bad-data", f"bad data file: {n}", bad_data(n)) for n in files
-    ]

@@ -25,6 +25,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -34,22 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 import fault_cases as fc  # noqa: E402
+from fault_catalogue import catalogue_sample, reject_time  # noqa: E402
 
 from tests.faults.test_kills import rows, weights  # noqa: E402
 from tests.infra.test_checkpoint import DAMAGE  # noqa: E402
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_SILENT": "true",
            "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "offline"}  # fmt: skip
-
-
-def reject_time(bench: fc.Bench, rng: random.Random, i: int) -> fc.Trial:
-    """The time to reject a bad config with no experiment: ``python -m redi.run lr=nan trainer.threads=0``."""
-    t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "redi.run", "lr=nan", "trainer.threads=0"]
-    out = subprocess.run(cmd, cwd=bench.work, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    message = fc.said(out.stderr, bench.work, "redi: error")
-    return fc.Trial([out.returncode], "-", None, None, None, message, seconds, "no run directory is made")
 
 
 EARLY = [
@@ -101,7 +93,7 @@ def faults(args: argparse.Namespace) -> list[tuple[str, str, object, int]]:
         ("full-disk", "full disk (run directory on a 700 KB tmpfs, then grown)", fc.full_disk, 1),
         ("reject-time", "bad config rejected: `lr=nan trainer.threads=0`", reject_time, args.reject_trials),
     ]
-    listed += [(i, label, f, 1) for i, label, f in fc.catalogue_sample(args.seed, args.samples)]
+    listed += [(i, label, f, 1) for i, label, f in catalogue_sample(args.seed, args.samples)]
     if args.faults:
         wanted = args.faults.split(",")
         listed = [f for f in listed if any(f[0].startswith(w) for w in wanted)]
@@ -168,12 +160,10 @@ def reference_run(bench: fc.Bench) -> tuple[int, str, str, float]:
     return len(rows(bench.reference)), digest, weights(bench.reference), seconds
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=12, help="SIGKILL trials (phases in turn)")
-    ap.add_argument(
-        "--signal-trials", type=int, default=2, help="trials for each of SIGTERM, SIGUSR2, SIGINT"
-    )
+    ap.add_argument("--signal-trials", type=int, default=2, help="trials of each of SIGTERM, SIGUSR2, SIGINT")
     ap.add_argument(
         "--samples", type=int, default=6, help="bad configs and bad data files from the catalogue"
     )
@@ -181,45 +171,48 @@ def main() -> None:
     ap.add_argument("--faults", default="", help="comma-separated fault ids (prefixes), e.g. sigkill,corrupt")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="trials run at once")
-    ap.add_argument(
-        "--work", type=Path, default=None, help="where run directories go (default: a new temp dir)"
-    )
+    ap.add_argument("--work", type=Path, default=None, help="where run directories go (default: a temp dir)")
     ap.add_argument(
         "--out", type=Path, default=None, help="also write the table (and each trial) as markdown"
     )
     ap.add_argument(
-        "overrides", nargs="*", help="extra overrides for every launch (after tests/faults' SMOKE)"
+        "overrides", nargs="*", help="overrides added to every launch (after tests/faults' SMOKE)"
     )
-    args = ap.parse_args()
-    work = args.work or Path(
-        subprocess.check_output(["mktemp", "-d", "-t", "fault_trials.XXXX"], text=True).strip()
-    )
+    return ap.parse_args()
+
+
+def run_all(bench: fc.Bench, listed: list, seed: int, jobs: int) -> dict[str, list[fc.Trial]]:
+    """Every trial of every fault, ``jobs`` at once: {fault label: its trials in order}."""
+    tasks = [(f, i) for f in listed for i in range(f[3])]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = list(pool.map(lambda t: run_trial(bench, seed, t[0][1], t[0][2], t[1]), tasks))
+    by_fault: dict[str, list[fc.Trial]] = {}
+    for (f, _), trial in zip(tasks, done, strict=True):
+        by_fault.setdefault(f[1], []).append(trial)
+    return by_fault
+
+
+def main() -> None:
+    args = parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="fault_trials."))
     work.mkdir(parents=True, exist_ok=True)
     for k, v in OFFLINE.items():
         os.environ.setdefault(k, v)
     os.environ.setdefault("REDI_CACHE_DIR", str(work / "cache"))
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep
-    )
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     bench = fc.Bench(work, work / "uninterrupted" / "run", tuple(args.overrides))
     bench.reference = bench.run_dir("uninterrupted")
     started, load0 = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()
     ref_rows, ref_metrics, ref_weights, ref_s = reference_run(bench)
-    print(f"uninterrupted run: {ref_rows} rows, metrics {ref_metrics[:12]}, weights {ref_weights[:12]}, "
-          f"{ref_s:.1f}s", file=sys.stderr, flush=True)  # fmt: skip
-    listed = faults(args)
-    tasks = [(f, i) for f in listed for i in range(f[3])]
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        done = list(pool.map(lambda t: run_trial(bench, args.seed, t[0][1], t[0][2], t[1]), tasks))
-    by_fault: dict[str, list[fc.Trial]] = {}
-    for (f, _), trial in zip(tasks, done, strict=True):
-        by_fault.setdefault(f[1], []).append(trial)
+    print(f"uninterrupted run: {ref_rows} rows, {ref_s:.1f}s", file=sys.stderr, flush=True)
+    by_fault = run_all(bench, faults(args), args.seed, args.jobs)
     table = [summarise(label, trials, ref_rows) for label, trials in by_fault.items()]
+    load = os.getloadavg()
     head = (f"{started} to {time.strftime('%H:%M UTC', time.gmtime())}; load average at the start "
-            f"{load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, at the end {os.getloadavg()[0]:.1f}; {versions()}\n"
+            f"{load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, at the end {load[0]:.1f}; {versions()}\n"
             f"command: `{' '.join(['python', *sys.argv])}`\nuninterrupted run: {ref_rows} rows, metrics sha256 "
             f"{ref_metrics[:16]}, weights sha256 {ref_weights[:16]}, "
-        + (f"{ref_s:.0f} s\n" if ref_s >= 0 else "kept from an earlier call in --work\n"))  # fmt: skip
+            + (f"{ref_s:.0f} s\n" if ref_s >= 0 else "kept from an earlier call in --work\n"))  # fmt: skip
     print(head + "\n" + markdown(table))
     if args.out:
         details = [f"- {label} #{i}: exit {' -> '.join(map(str, t.codes))}, {t.state}; {t.detail}"

@@ -10,6 +10,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import fault_cases as fc  # noqa: E402
 import fault_trials as ft  # noqa: E402
+from fault_catalogue import catalogue_sample  # noqa: E402
 
 
 def test_the_line_the_user_saw_is_the_fault_s_with_the_log_prefix_and_paths_cut(tmp_path):
@@ -50,7 +51,7 @@ def test_a_fault_s_trials_make_one_row():
 
 
 def test_the_catalogue_sample_follows_the_seed():
-    names = [label for _, label, _ in fc.catalogue_sample(0, 3)]
-    assert names == [label for _, label, _ in fc.catalogue_sample(0, 3)]
-    assert names != [label for _, label, _ in fc.catalogue_sample(1, 3)]
+    names = [label for _, label, _ in catalogue_sample(0, 3)]
+    assert names == [label for _, label, _ in catalogue_sample(0, 3)]
+    assert names != [label for _, label, _ in catalogue_sample(1, 3)]
     assert len(names) == 6 and sum(n.startswith("bad config") for n in names) == 3
