@@ -43,8 +43,19 @@ def bad_data(name: str):
         run_dir = bench.run_dir("data-" + re.sub(r"\W+", "_", name) + f"-{i}")
         path = run_dir.parent / filename
         path.write_bytes(content)
-        limits = ["data.max_row_mb=0.5", "data.max_file_mb=1"]
-        code, out, seconds = bench.timed(run_dir, "data.source=local", f"data.path={path}", *limits)
+        benchmark = (
+            run_dir.parent / "benchmark.jsonl"
+        )  # the smoke run's synthetic benchmark needs synthetic data
+        benchmark.write_text('{"problem": "What is 1 + 1?", "answer": "2"}\n')
+        overrides = [
+            "data.source=local",
+            f"data.path={path}",
+            "data.max_row_mb=0.5",
+            "data.max_file_mb=1",
+            "eval.benchmarks.synthetic.source=local",
+            f"eval.benchmarks.synthetic.path={benchmark}",
+        ]
+        code, out, seconds = bench.timed(run_dir, *overrides)
         ok = says.format(path=path) in out
         message = said(out, run_dir, "redi: error").replace(str(path), f"<{filename}>")
         return observe(
