@@ -34,6 +34,7 @@ class StopAtOnce:
     def __init__(self) -> None:
         self.previous: dict[int, Any] = {}
         self.received: tuple[int, Any] | None = None
+        self.in_loop = False  # a PreemptionGuard defers SIGTERM/SIGUSR2 now (SIGINT still comes here)
         self._pid = os.getpid()
 
     def __enter__(self) -> StopAtOnce:
@@ -47,7 +48,12 @@ class StopAtOnce:
             os.kill(os.getpid(), signum)
             return
         self.received = (signum, frame)
-        where = current_phase() or "the run's set-up or wind-down, outside the training loop"
+        loop = (
+            "the training loop"
+            if self.in_loop
+            else "the run's set-up or wind-down, outside the training loop"
+        )
+        where = current_phase() or loop
         raise SignalStop(f"{signal.Signals(signum).name} during {where}")
 
     def launcher_handler(self, signum: int) -> Any:
@@ -79,6 +85,9 @@ class PreemptionGuard:
         self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        self._outer = _owner(self._previous.get(signal.SIGTERM))
+        if self._outer is not None:
+            self._outer.in_loop = True
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
@@ -91,10 +100,8 @@ class PreemptionGuard:
         if self._signal is None:
             return
         handler = previous.get(self._signal[0])
-        if isinstance(owner := getattr(handler, "__self__", None), StopAtOnce):
-            handler = owner.launcher_handler(
-                self._signal[0]
-            )  # the launcher's, not the one that raises at once
+        if (owner := _owner(handler)) is not None:  # the launcher's handler, not the one that raises at once
+            handler = owner.launcher_handler(self._signal[0])
         if callable(handler):
             handler(*self._signal)
 
@@ -102,3 +109,11 @@ class PreemptionGuard:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         self._previous = {}
+        if self._outer is not None:
+            self._outer.in_loop = False
+
+
+def _owner(handler: Any) -> StopAtOnce | None:
+    """The StopAtOnce whose handler ``handler`` is, or None."""
+    owner = getattr(handler, "__self__", None)
+    return owner if isinstance(owner, StopAtOnce) else None

@@ -51,5 +51,13 @@ def test_inside_the_loop_the_signal_waits_and_goes_to_the_launcher(launcher):
         assert guard.requested and launcher == []
         guard.hand_over()
         assert launcher == [signal.SIGUSR2]
-        with pytest.raises(SignalStop):  # the loop is over: at once again
+        with pytest.raises(SignalStop, match="SIGTERM during the run's set-up or wind-down"):  # at once again
             deliver(signal.SIGTERM)
+
+
+def test_sigint_inside_the_loop_stops_at_once_and_says_so():
+    with StopAtOnce():
+        guard = PreemptionGuard()
+        with pytest.raises(SignalStop, match="SIGINT during the training loop"):
+            deliver(signal.SIGINT)
+        guard.restore()
