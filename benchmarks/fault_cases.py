@@ -373,7 +373,7 @@ def full_disk(bench: Bench, rng: random.Random, i: int) -> Trial:
     try:
         run_dir = mount / "run"
         first, out, _ = bench.timed(run_dir)
-        message = said(out, run_dir, "No space", "OSError")
+        message = said(out, run_dir, "redi: error: the disk is full", "No space", "OSError")
         state = json.loads((run_dir / "status.json").read_text()).get("state")
         detail = f"first launch: {state} at '{last_log_line(run_dir)}'; then remounted with 16 MB"
         subprocess.run(["mount", "-o", "remount,size=16m", str(mount)], check=True)

@@ -10,6 +10,7 @@ In a multirun a failed member is recorded (status.json "failed") and the sweep g
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import sys
 import time
@@ -123,6 +124,17 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (ConfigError, ModelSourceError, ObjectiveConfigError, DataError)
 
 
+def _disk_full(error: BaseException | None) -> bool:
+    """True when ``error`` or an error behind it is "no space left on the device" (ENOSPC)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _failed(run_dir: Path, error: Exception) -> dict:
     """Record a failed sweep member (status.json) and let the sweep go on."""
     from redi.infra.status import Status
@@ -186,9 +198,13 @@ def main(cfg: DictConfig) -> dict | None:
             raise
         sys.exit(1)
     except Exception as e:
-        if not multirun:
-            raise
-        return _failed(run_dir, e)
+        if multirun:
+            return _failed(run_dir, e)
+        if _disk_full(e):  # the newest intact checkpoint is kept (redi.infra.checkpoint): say how to go on
+            print(f"redi: error: the disk is full ({e}); free space and run the same command again to resume "
+                  "from the newest intact checkpoint", file=sys.stderr, flush=True)  # fmt: skip
+            sys.exit(1)
+        raise
     if launch_rank() == 0:
         print(format_summary(result, cfg), flush=True)
     return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}

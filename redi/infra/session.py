@@ -36,6 +36,15 @@ class SignalStop(KeyboardInterrupt):
     """
 
 
+def _record_end(status: Status, **fields: Any) -> None:
+    """Record how the run ended; a status.json that cannot be written (a full disk) is logged, and the exception
+    that ended the run is the one raised, not this one."""
+    try:
+        status.update(**fields)
+    except OSError as e:
+        log.error("could not record the run's end (%s) in %s: %s", fields.get("state"), status.path, e)
+
+
 class _ReadOnlyStatus(Status):
     """status.json as rank 0 writes it, for the other ranks: ``update`` changes the copy in memory only."""
 
@@ -66,7 +75,7 @@ class Session:
         try:
             yield session
         except Interrupted as e:
-            status.update(state="interrupted", reason=str(e))
+            _record_end(status, state="interrupted", reason=str(e))
             session.close_quietly()
             raise
         except (
@@ -74,12 +83,15 @@ class Session:
             KeyboardInterrupt,
         ) as e:  # stopped from outside (submitit's requeue exits this way)
             step = status.data.get("step")
-            said = f"{e} (step {step})" if isinstance(e, SignalStop) else f"{type(e).__name__} at step {step}"
-            status.update(state="interrupted", reason=said)
+            at = f" (step {step})" if step is not None else ""
+            said = f"{e}{at}" if isinstance(e, SignalStop) else f"{type(e).__name__} at step {step}"
+            _record_end(status, state="interrupted", reason=said)
             session.close_quietly()
             raise
         except BaseException as e:
-            status.update(state="failed", reason=describe_failure(e, env), traceback=traceback.format_exc())
+            _record_end(
+                status, state="failed", reason=describe_failure(e, env), traceback=traceback.format_exc()
+            )
             session.close_quietly()
             raise
 
