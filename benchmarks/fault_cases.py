@@ -311,10 +311,21 @@ def sigkill_random(bench: Bench, rng: random.Random, i: int) -> Trial:
         n = rng.choice([3, 6])
         when, what, delay = (lambda d: any((d / "checkpoints").glob(f".step_{n}*"))), f"step_{n}", 0.0
     else:
-        when, what, delay = MOMENTS["during the final model write"], "model/", 0.0
+        when, what, delay = final_model_write, "model/", 0.0
     trial = kill_then_restart(bench, f"sigkill-{i}", when, lambda d: "", ["redi: "], delay)
     trial.detail = f"{phase} ({what}, +{delay:.2f}s): {trial.detail}"
     return trial
+
+
+def final_model_write(run_dir: Path) -> bool:
+    """True while the final model is written (its temporary directory exists), or just after it: polled every
+    millisecond from the end of the final evaluation for up to 2 s (the write itself takes milliseconds)."""
+    if not logged(run_dir, "evaluation at step 8: done"):
+        return False
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 2 and not MOMENTS["during the final model write"](run_dir):
+        time.sleep(0.001)
+    return True
 
 
 def zero_row_build(bench: Bench, rng: random.Random, i: int) -> Trial:
