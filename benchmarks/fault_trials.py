@@ -124,7 +124,9 @@ def summarise(label: str, trials: list[fc.Trial], reference_rows: int) -> list[s
     shown = "-" if not counts else "/".join(map(str, counts)) + f" of {reference_rows}"
     secs = [t.seconds for t in trials]
     time_s = f"{statistics.median(secs):.1f}" + (f" (max {max(secs):.1f})" if len(secs) > 1 else "")
-    message = Counter(t.message for t in trials).most_common(1)[0][0].replace("|", "\\|")
+    common = outcomes.most_common(1)[0][0]  # the message of the first trial that ended the most common way
+    message = next(t.message for t in trials if f"exit {' -> '.join(map(str, t.codes))}, {t.state}" == common)
+    message = message.replace("|", "\\|")
     return [label, str(len(trials)), outcome, shown, _share([t.metrics_equal for t in trials]),
             _share([t.weights_equal for t in trials]), message, time_s]  # fmt: skip
 
