@@ -10,6 +10,7 @@ In a multirun a failed member is recorded (status.json "failed") and the sweep g
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import sys
 import time
@@ -44,12 +45,15 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
     from redi.infra.lock import RunLock
     from redi.infra.session import Session
     from redi.infra.status import Status
+    from redi.loop.preemption import StopAtOnce
     from redi.stages import evaluation, stage1, training
     from redi.stages.inputs import needs_stage1_model
     from redi.stages.result import RunResult
 
-    # one process owns the run directory (redi.infra.lock) from before it reads status.json to the end
+    # one process owns the run directory (redi.infra.lock) from before it reads status.json to the end; a
+    # termination signal outside the training loop stops the run at once, recorded "interrupted" (StopAtOnce)
     with contextlib.ExitStack() as held:
+        held.enter_context(StopAtOnce())
         if launch_rank() == 0:
             held.enter_context(RunLock(run_dir, wait=cfg.trainer.wait_for_lock))
         status = Status(run_dir)
@@ -120,6 +124,17 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (ConfigError, ModelSourceError, ObjectiveConfigError, DataError)
 
 
+def _disk_full(error: BaseException | None) -> bool:
+    """True when ``error`` or an error behind it is "no space left on the device" (ENOSPC)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _failed(run_dir: Path, error: Exception) -> dict:
     """Record a failed sweep member (status.json) and let the sweep go on."""
     from redi.infra.status import Status
@@ -158,7 +173,7 @@ def main(cfg: DictConfig) -> dict | None:
         transformers.utils.logging.disable_progress_bar()
         datasets.disable_progress_bars()
     from redi.infra.lock import RunLockedError
-    from redi.infra.session import Interrupted
+    from redi.infra.session import Interrupted, SignalStop
 
     try:
         result = run(cfg, run_dir, spec, hyper)
@@ -177,10 +192,19 @@ def main(cfg: DictConfig) -> dict | None:
         if multirun:
             return {"state": "interrupted", "run_dir": str(run_dir), "reason": str(e)}
         sys.exit(1)
-    except Exception as e:
-        if not multirun:
+    except SignalStop as e:  # a signal outside the loop: status "interrupted"; a sweep stops as a whole
+        print(f"redi: interrupted ({e}); run the same command again to resume", file=sys.stderr, flush=True)
+        if multirun:
             raise
-        return _failed(run_dir, e)
+        sys.exit(1)
+    except Exception as e:
+        if multirun:
+            return _failed(run_dir, e)
+        if _disk_full(e):  # the newest intact checkpoint is kept (redi.infra.checkpoint): say how to go on
+            print(f"redi: error: the disk is full ({e}); free space and run the same command again to resume "
+                  "from the newest intact checkpoint", file=sys.stderr, flush=True)  # fmt: skip
+            sys.exit(1)
+        raise
     if launch_rank() == 0:
         print(format_summary(result, cfg), flush=True)
     return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}

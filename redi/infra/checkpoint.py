@@ -17,7 +17,9 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import random
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -178,7 +180,9 @@ def checkpoint_problem(path: Path) -> str | None:
     manifest = path / MANIFEST
     if not manifest.is_file():
         if (path / "trainer_state.pt").is_file() and (path / MODEL_FILE).is_file():
-            return None  # format 1 (published by rename, no manifest yet): complete
+            return _legacy_problem(
+                path / "trainer_state.pt"
+            )  # format 1 (published by rename, no manifest yet)
         return f"no {MANIFEST} (its write did not finish)"
     try:
         doc = json.loads(manifest.read_text())
@@ -198,6 +202,26 @@ def checkpoint_problem(path: Path) -> str | None:
         if _sha256(f) != meta["sha256"]:
             return f"{name} does not match its sha256 (changed or corrupted after it was written)"
     return None
+
+
+def _legacy_problem(path: Path) -> str | None:
+    """Why a format-1 trainer_state.pt cannot be used: a pickle with code or types outside the allow-list
+    (refused by torch's weights-only unpickler, so nothing in it runs) or an unreadable file; None when it loads."""
+    try:
+        _load_legacy(path)
+    except pickle.UnpicklingError as e:
+        refused = re.search(r"GLOBAL (\S+)", str(e))
+        what = f"GLOBAL {refused.group(1)}" if refused else "types outside the allow-list"
+        return f"{path.name} is refused: its pickle asks for {what} (nothing in it was run)"
+    except (OSError, RuntimeError, EOFError, ValueError) as e:
+        return f"{path.name} is unreadable ({type(e).__name__}: {str(e)[:120]})"
+    return None
+
+
+def _load_legacy(path: Path) -> Any:
+    """A format-1 state file, read with torch's weights-only unpickler (numpy RNG arrays allowed), never pickle."""
+    with torch.serialization.safe_globals(_LEGACY_SAFE):
+        return torch.load(path, weights_only=True)
 
 
 def _step_dirs(directory: Path) -> list[int]:
@@ -283,9 +307,7 @@ def load_checkpoint(
 def _trainer_state(path: Path) -> dict[str, Any]:
     if (path / f"{TRAINER_STATE}.json").is_file():
         return load_state(path / TRAINER_STATE)
-    # a checkpoint written before format 2: read with torch's weights-only unpickler, numpy RNG arrays allowed
-    with torch.serialization.safe_globals(_LEGACY_SAFE):
-        return torch.load(path / "trainer_state.pt", weights_only=True)
+    return _load_legacy(path / "trainer_state.pt")  # a checkpoint written before format 2
 
 
 def _load_sharded(
@@ -314,6 +336,5 @@ def _load_sharded(
     if (path / f"rng_rank{rank}.json").is_file():
         set_rng_state(load_state(path / f"rng_rank{rank}"))
     else:
-        with torch.serialization.safe_globals(_LEGACY_SAFE):
-            set_rng_state(torch.load(path / f"rng_rank{rank}.pt", weights_only=True))
+        set_rng_state(_load_legacy(path / f"rng_rank{rank}.pt"))
     return {**state["loop"], "step": state["step"]}

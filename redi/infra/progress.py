@@ -51,6 +51,11 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def current_phase() -> str:
+    """The phases running now, outermost first ("stage 1 | data build"), or ""."""
+    return " | ".join(_phases.get())
+
+
 def _prefix() -> str:
     phases = _phases.get()
     return " | ".join(phases) + " | " if phases else ""

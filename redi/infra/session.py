@@ -28,6 +28,23 @@ class Interrupted(Exception):
     """The process received a termination signal; the run was checkpointed and can resume."""
 
 
+class SignalStop(KeyboardInterrupt):
+    """A termination signal outside the training loop, raised at once (redi.loop.preemption.StopAtOnce).
+
+    A KeyboardInterrupt, so no ``except Exception`` on the way swallows it; the message names the signal and the
+    phase it stopped.
+    """
+
+
+def _record_end(status: Status, **fields: Any) -> None:
+    """Record how the run ended; a status.json that cannot be written (a full disk) is logged, and the exception
+    that ended the run is the one raised, not this one."""
+    try:
+        status.update(**fields)
+    except OSError as e:
+        log.error("could not record the run's end (%s) in %s: %s", fields.get("state"), status.path, e)
+
+
 class _ReadOnlyStatus(Status):
     """status.json as rank 0 writes it, for the other ranks: ``update`` changes the copy in memory only."""
 
@@ -58,18 +75,23 @@ class Session:
         try:
             yield session
         except Interrupted as e:
-            status.update(state="interrupted", reason=str(e))
+            _record_end(status, state="interrupted", reason=str(e))
             session.close_quietly()
             raise
         except (
             SystemExit,
             KeyboardInterrupt,
         ) as e:  # stopped from outside (submitit's requeue exits this way)
-            status.update(state="interrupted", reason=f"{type(e).__name__} at step {status.data.get('step')}")
+            step = status.data.get("step")
+            at = f" (step {step})" if step is not None else ""
+            said = f"{e}{at}" if isinstance(e, SignalStop) else f"{type(e).__name__} at step {step}"
+            _record_end(status, state="interrupted", reason=said)
             session.close_quietly()
             raise
         except BaseException as e:
-            status.update(state="failed", reason=describe_failure(e, env), traceback=traceback.format_exc())
+            _record_end(
+                status, state="failed", reason=describe_failure(e, env), traceback=traceback.format_exc()
+            )
             session.close_quietly()
             raise
 

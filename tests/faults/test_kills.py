@@ -24,8 +24,10 @@ SMOKE = [
 TIMING = {"train/tokens_per_s"}
 
 
-def launch(run_dir: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def launch(run_dir: Path, *extra: str, env: dict[str, str | None] | None = None) -> subprocess.Popen:
+    """``python -m redi.run`` on the smoke run in ``run_dir``; ``env`` adds variables (None removes one)."""
+    merged = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    env = {k: v for k, v in merged.items() if v is not None}
     cmd = [sys.executable, "-m", "redi.run", *SMOKE, *extra, f"hydra.run.dir={run_dir}"]
     return subprocess.Popen(
         cmd, cwd=run_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -115,6 +117,24 @@ def test_a_termination_signal_checkpoints_and_ends_interrupted(reference, tmp_pa
     assert code != 0 and status["state"] == "interrupted", out[-3000:]
     assert "checkpoint saved" in status["reason"]
     assert f"step_{status['step']}" in (run_dir / "checkpoints" / "latest").read_text()
+    code, out = finish(launch(run_dir))
+    assert code == 0, out[-3000:]
+    assert rows(run_dir) == rows(reference) and weights(run_dir) == weights(reference)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_before_the_training_loop_ends_interrupted_and_loses_nothing(reference, tmp_path, sig):
+    """During the step-0 evaluation there is no step boundary to wait for: stopped at once, recorded, resumable."""
+    run_dir = tmp_path / "early"
+    proc = launch(run_dir)
+    log = run_dir / "run.log"
+    assert wait_for(lambda: log.exists() and "evaluation at step 0: started" in log.read_text(), proc)
+    proc.send_signal(sig)
+    code, out = finish(proc)
+    status = json.loads((run_dir / "status.json").read_text())
+    assert code == 1 and status["state"] == "interrupted", out[-3000:]
+    assert status["reason"] == f"{sig.name} during evaluation at step 0 (step 0)"
+    assert "run the same command again to resume" in out
     code, out = finish(launch(run_dir))
     assert code == 0, out[-3000:]
     assert rows(run_dir) == rows(reference) and weights(run_dir) == weights(reference)

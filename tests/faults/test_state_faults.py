@@ -19,6 +19,7 @@ import torch
 
 from redi.infra.checkpoint import latest_checkpoint, save_checkpoint
 from redi.infra.lock import RunLock, RunLockedError
+from redi.infra.state_io import write_tensors
 from redi.infra.status import Status, atomic_write_text
 from redi.infra.tracking import MetricsFile, Tracker
 
@@ -149,6 +150,20 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_the_status(small_disk):
     with pytest.raises(OSError):
         atomic_write_text(small_disk / "status.json", "x" * 2**20)
     assert Status(small_disk).data["step"] == 2 and not list(small_disk.glob(".status.json.*"))
+
+
+def test_a_run_ending_on_a_full_disk_keeps_its_own_error(small_disk, caplog):
+    """The end cannot be recorded (status.json does not fit): logged, and the run's error is the one raised."""
+    from redi.infra.session import _record_end
+    from redi.run import _disk_full
+
+    Status(small_disk).update(state="running", step=2)
+    (small_disk / "filler").write_bytes(b"\0" * (2 * 2**20 - 64 * 1024))
+    _record_end(Status(small_disk), state="failed", reason="x" * 2**20)
+    assert Status(small_disk).state == "running" and "could not record the run's end (failed)" in caplog.text
+    with pytest.raises(OSError) as err:  # 1 MB of tensors, 64 KB left
+        write_tensors({"w": torch.zeros(2**18)}, small_disk / "t.safetensors")
+    assert _disk_full(err.value) and not _disk_full(ValueError("no"))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -173,20 +173,37 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_a_malicious_pickle_in_a_checkpoint_does_not_run(tmp_path):
-    """An old-format checkpoint whose trainer_state.pt carries code: refused, the code never runs."""
+def test_a_malicious_pickle_in_a_checkpoint_does_not_run(tmp_path, caplog):
+    """An old-format checkpoint whose trainer_state.pt carries code: refused and skipped, the code never runs."""
     marker = tmp_path / "pwned"
     ckpt = tmp_path / "ckpt"
     model, opt, sched = make()
-    save_checkpoint(ckpt, 2, model, opt, sched, {}, keep=2)
-    target = ckpt / "step_2"
+    for s in (2, 4):
+        save_checkpoint(ckpt, s, model, opt, sched, {"s": s}, keep=2)
+    target = ckpt / "step_4"
     for name in ("manifest.json", "trainer_state.json", "trainer_state.safetensors"):
         (target / name).unlink()
-    torch.save({"optimizer": _Payload(marker)}, target / "trainer_state.pt")
-    assert latest_checkpoint(ckpt) == target  # it looks like a format-1 checkpoint
+    torch.save({"optimizer": _Payload(marker)}, target / "trainer_state.pt")  # a format-1 checkpoint's layout
+    with caplog.at_level(logging.WARNING):
+        assert latest_checkpoint(ckpt) == ckpt / "step_2"
+    assert f"{target}: trainer_state.pt is refused: its pickle asks for GLOBAL posix.system" in caplog.text
     with pytest.raises(pickle.UnpicklingError):
         load_checkpoint(target, *make())
     assert not marker.exists()
+
+
+def test_a_format_1_checkpoint_still_loads(tmp_path):
+    """A trainer_state.pt of plain tensors, numbers and numpy RNG arrays passes the weights-only check and loads."""
+    ckpt = tmp_path / "ckpt"
+    model, opt, sched = make()
+    step(model, opt, sched)
+    save_checkpoint(ckpt, 2, model, opt, sched, {"s": 2}, keep=2)
+    target = ckpt / "step_2"
+    torch.save(load_state(target / "trainer_state"), target / "trainer_state.pt")
+    for name in ("manifest.json", "trainer_state.json", "trainer_state.safetensors"):
+        (target / name).unlink()
+    assert latest_checkpoint(ckpt) == target
+    assert load_checkpoint(target, *make())["s"] == 2
 
 
 def test_state_files_round_trip_every_kind_of_value(tmp_path):
