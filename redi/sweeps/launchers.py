@@ -216,18 +216,16 @@ def record_failure(
 
     srun's account of tasks that ended badly (which rank on which node) comes first, then the run's own reason
     from status.json, else the job's error. A job that died without the run recording it (killed, cancelled, a
-    node lost) leaves status.json "running" or "interrupted": it is set to "failed" here.
+    node lost) leaves status.json "running" or "interrupted": it is set to "failed" here. A run that recorded a
+    result (completed, collapsed, diverged) keeps it, whatever became of its job afterwards.
     """
     from redi.infra.status import Status
 
     own = str(status.get("reason") or "") if status and status.get("state") == FAILED else ""
     base = own or (_first_line(job_error) if job_error is not None else "status.json says failed")
     reason = "; ".join([*(f"SLURM: {t}" for t in srun_task_failures(batch_log)), base])
-    if (
-        run_dir
-        and Path(run_dir).is_dir()
-        and (status is None or status.get("state") != FAILED or reason != own)
-    ):
+    recorded = status.get("state") if status else None
+    if run_dir and Path(run_dir).is_dir() and recorded not in FINISHED_STATES and reason != own:
         Status(Path(run_dir)).update(state=FAILED, reason=reason)
     return reason
 

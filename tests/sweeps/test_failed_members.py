@@ -64,6 +64,15 @@ def test_the_runs_own_reason_is_kept_after_sruns_account(tmp_path: Path) -> None
     assert json.loads((run_dir / "status.json").read_text())["reason"] == reason
 
 
+def test_a_run_that_recorded_its_result_keeps_it(tmp_path: Path) -> None:
+    run_dir = _run_dir(tmp_path, state="completed", step=60)
+    log = _batch_log(tmp_path, "srun: error: node2: task 1: Aborted\n")
+    error = UncompletedJobError("Job 3 (task: 1) has not produced any output (state: FAILED)")
+    reason = record_failure(str(run_dir), {"state": "completed", "step": 60}, error, log)
+    assert reason.startswith("SLURM: rank 1 on node2: Aborted; Job 3 (task: 1)")
+    assert json.loads((run_dir / "status.json").read_text()) == {"state": "completed", "step": 60}
+
+
 def test_nothing_is_written_without_a_run_directory(tmp_path: Path) -> None:
     reason = record_failure("", None, ValueError("cannot compose"), tmp_path / "absent.err")
     assert reason == "cannot compose" and list(tmp_path.iterdir()) == []
