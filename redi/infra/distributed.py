@@ -188,7 +188,10 @@ def describe_failure(exc: BaseException, env: DistEnv) -> str:
     which node and ranks went away, then the error itself; otherwise ``Type: message``.
 
     Shapes of gloo's message: "Connection closed by peer [127.0.0.3]:41234", "Read error [10.0.0.4]:5321:
-    Connection reset by peer". The node is the address's host name (SLURM node names resolve on the nodes).
+    Connection reset by peer". The node is the address's host name (SLURM node names resolve on the nodes). The
+    address is the connection's far end, which is not always a node of the job: a connection the peer opened
+    comes from the address its kernel chose (127.0.0.1 between loopback nodes). With two ranks the lost one is
+    the other rank whatever the address says.
     """
     text = f"{type(exc).__name__}: {exc}"
     found = _PEER.search(str(exc)) if env.enabled else None
@@ -200,25 +203,45 @@ def describe_failure(exc: BaseException, env: DistEnv) -> str:
     except OSError:
         node = address
     ranks = _ranks_on(node)
-    where = f"rank{'s' if len(ranks) != 1 else ''} {', '.join(map(str, ranks))} on {node}" if ranks else node
+    if ranks:
+        where = f"rank{'s' if len(ranks) != 1 else ''} {', '.join(map(str, ranks))} on {node} ({address})"
+    elif env.world_size == 2:
+        other = 1 - env.rank
+        host = _node_of(other)
+        where = f"rank {other}{f' on {host}' if host else ''} (the only other rank; its connection came from {address})"
+    else:
+        where = f"{node} ({address})"
     return (
-        f"lost {where} ({address}) during a collective: its process or node failed "
+        f"lost {where} during a collective: its process or node failed "
         f"(this is rank {env.rank} of {env.world_size}); {text}"
     )
 
 
-def _ranks_on(node: str) -> list[int]:
-    """The global ranks SLURM placed on ``node`` (block distribution, equal tasks per node); [] outside SLURM."""
+def _slurm_layout() -> tuple[list[str], int] | None:
+    """(the job's node names in order, tasks per node) of a SLURM job with equal tasks per node; None outside."""
     nodelist, per_node = os.environ.get("SLURM_JOB_NODELIST"), os.environ.get("SLURM_NTASKS_PER_NODE")
     if not nodelist or not per_node or not per_node.isdigit():
-        return []
+        return None
     from submitit.slurm.slurm import SlurmJobEnvironment
 
-    hosts = list(SlurmJobEnvironment().hostnames)
-    if node not in hosts:
+    return list(SlurmJobEnvironment().hostnames), int(per_node)
+
+
+def _ranks_on(node: str) -> list[int]:
+    """The global ranks SLURM placed on ``node`` (block distribution, equal tasks per node); [] outside SLURM."""
+    layout = _slurm_layout()
+    if layout is None or node not in layout[0]:
         return []
-    first = hosts.index(node) * int(per_node)
-    return list(range(first, first + int(per_node)))
+    first = layout[0].index(node) * layout[1]
+    return list(range(first, first + layout[1]))
+
+
+def _node_of(rank: int) -> str | None:
+    """The SLURM node that runs global ``rank`` (block distribution); None outside SLURM."""
+    layout = _slurm_layout()
+    if layout is None or not 0 <= rank < len(layout[0]) * layout[1]:
+        return None
+    return layout[0][rank // layout[1]]
 
 
 def broadcast_flag(flag: bool, env: DistEnv) -> bool:

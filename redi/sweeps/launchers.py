@@ -22,6 +22,7 @@ import csv
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 FINISHED_STATES = ("completed", "collapsed", "diverged")
 FAILED = "failed"
+INTERRUPTED = "interrupted"
+# srun's line for a task that ended badly: "srun: error: node2: task 1: Killed", "... tasks 0-1: Exited with ..."
+_SRUN_TASK_ERROR = re.compile(r"^srun: error: (\S+): (tasks? [\d,\-]+): (.+)$", re.MULTILINE)
 TABLE_NAME = "members.tsv"
 COLUMNS = ("member", "overrides", "job_id", "state", "step", "run_dir", "log", "error")
 
@@ -188,6 +192,44 @@ def failure_message(members: Sequence[Member], table_path: Path) -> str | None:
     )
 
 
+def srun_task_failures(batch_log: str | os.PathLike[str]) -> list[str]:
+    """srun's account of the job's tasks that ended badly, from its batch log: ["rank 1 on node2: Killed"].
+
+    A SLURM task id is the run's global rank (redi.infra.distributed). Each distinct line once, in order.
+    """
+    try:
+        text = Path(batch_log).read_text(errors="replace")
+    except OSError:
+        return []
+    found: list[str] = []
+    for node, tasks, what in _SRUN_TASK_ERROR.findall(text):
+        line = f"{tasks.replace('task', 'rank')} on {node}: {what.strip()}"
+        if line not in found:
+            found.append(line)
+    return found
+
+
+def record_failure(
+    run_dir: str, status: dict[str, Any] | None, job_error: BaseException | str | None, batch_log: Path
+) -> str:
+    """The reason a failed member ended, also written to its status.json (state "failed").
+
+    srun's account of tasks that ended badly (which rank on which node) comes first, then the run's own reason
+    from status.json, else the job's error. A job that died without the run recording it (killed, cancelled, a
+    node lost) leaves status.json "running" or "interrupted": it is set to "failed" here. A run that recorded a
+    result (completed, collapsed, diverged) keeps it, whatever became of its job afterwards.
+    """
+    from redi.infra.status import Status
+
+    own = str(status.get("reason") or "") if status and status.get("state") == FAILED else ""
+    base = own or (_first_line(job_error) if job_error is not None else "status.json says failed")
+    reason = "; ".join([*(f"SLURM: {t}" for t in srun_task_failures(batch_log)), base])
+    recorded = status.get("state") if status else None
+    if run_dir and Path(run_dir).is_dir() and recorded not in FINISHED_STATES and reason != own:
+        Status(Path(run_dir)).update(state=FAILED, reason=reason)
+    return reason
+
+
 def add_unlaunched_failures(sweep_dir: Path, failures: Sequence[dict[str, Any]]) -> list[Member]:
     """Append members that were never launched (``{"overrides": [...], "error": str}``) to members.tsv.
 
@@ -271,6 +313,23 @@ class TolerantSubmititMixin(submitit_launcher.BaseSubmititLauncher):
                     ret.return_value = error
         return returns
 
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        """Run one member inside its job (submitit calls this); an interrupted run under SLURM leaves no result.
+
+        A run stopped by a termination signal checkpointed and returned state "interrupted". Under SLURM that
+        signal means the job is being requeued (``scontrol requeue``, preemption) or cancelled: a result now
+        would make the launcher collect the member as failed while SLURM runs it again. So the task exits without
+        one, and submitit waits for the requeued run (or reports the cancellation).
+        """
+        ret = super().__call__(*args, **kwargs)
+        value = ret._return_value if ret.status == JobStatus.COMPLETED else None
+        if self._EXECUTOR == "slurm" and isinstance(value, dict) and value.get("state") == INTERRUPTED:
+            log.warning(
+                "run interrupted (%s): exiting without a result for SLURM to requeue", value.get("reason")
+            )
+            raise SystemExit(1)
+        return ret
+
     def _collect(self, job: Any, idx: int, overrides: list[str]) -> tuple[JobReturn, Member]:
         """Wait for one member's job and turn its outcome into (JobReturn for Hydra, table row)."""
         ret: JobReturn | None = None
@@ -288,8 +347,7 @@ class TolerantSubmititMixin(submitit_launcher.BaseSubmititLauncher):
         state = member_state(error, ret, status)
         if error is None and ret is not None and ret.status != JobStatus.COMPLETED:
             error = ret._return_value
-        if state == FAILED and error is None and status is not None:
-            error = status.get("reason") or "status.json says failed"
+        reason = record_failure(run_dir, status, error, Path(job.paths.stderr)) if state == FAILED else ""
         run_log = Path(run_dir) / "run.log" if run_dir else None
         log_path = str(run_log) if run_log is not None and run_log.exists() else str(job.paths.stderr)
         member = Member(
@@ -300,7 +358,7 @@ class TolerantSubmititMixin(submitit_launcher.BaseSubmititLauncher):
             step=_int_or_none(None if status is None else status.get("step")),
             run_dir=run_dir,
             log=log_path,
-            error=_first_line(error) if state == FAILED else "",
+            error=reason[:300],
         )
         if ret is None:
             ret = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=error)

@@ -45,3 +45,26 @@ def test_an_unresolvable_peer_is_named_by_its_address(two_nodes: None) -> None:
 def test_other_errors_and_single_processes_keep_type_and_message(two_nodes: None) -> None:
     assert describe_failure(ValueError("bad row 3"), DistEnv(rank=0, world_size=4)) == "ValueError: bad row 3"
     assert describe_failure(RuntimeError(GLOO_CLOSED), DistEnv()) == f"RuntimeError: {GLOO_CLOSED}"
+
+
+def test_with_two_ranks_the_lost_peer_is_the_other_rank_whatever_the_address(
+    two_nodes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # between loopback nodes a connection the peer opened comes from 127.0.0.1, which is no node of the job
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "1")
+    message = GLOO_RESET.replace("127.0.0.3]:5321", "127.0.0.1]:44217")
+    reason = describe_failure(RuntimeError(message), DistEnv(rank=0, world_size=2))
+    assert reason.startswith(
+        "lost rank 1 on node2 (the only other rank; its connection came from 127.0.0.1) during a collective"
+    )
+    assert describe_failure(RuntimeError(message), DistEnv(rank=1, world_size=2)).startswith(
+        "lost rank 0 on node1 "
+    )
+
+
+def test_with_two_ranks_outside_slurm_the_other_rank_is_named_without_a_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SLURM_JOB_NODELIST", raising=False)
+    reason = describe_failure(RuntimeError(GLOO_CLOSED), DistEnv(rank=1, world_size=2))
+    assert reason.startswith("lost rank 0 (the only other rank; its connection came from 127.0.0.3) during")
