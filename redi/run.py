@@ -19,7 +19,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from redi.config import register_configs
 from redi.infra.run_names import open_run_directory, register_resolver
@@ -112,6 +112,8 @@ def format_summary(result, cfg: DictConfig) -> str:
     lines.append(f"  status: {result.state}" + (f" ({result.reason})" if result.reason else ""))
     lines.append(f"  run directory: {result.run_dir}")
     lines.append(f"  W&B: {result.wandb or 'off'}")
+    if checks := OmegaConf.select(cfg, "experiment.checks", default=""):
+        lines.append(f"  experiment {cfg.experiment.name} checks {checks}")
     return "\n".join(lines)
 
 

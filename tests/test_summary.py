@@ -31,3 +31,26 @@ def test_summary_lists_accuracies_and_the_gain_on_separate_lines():
         lines[3]
         == "  gain over the starting model (same problems): synthetic -5.0 ± 1.6 points (paired SE, 300 problems)"
     )
+
+
+def test_an_experiment_that_says_what_it_checks_says_it_under_the_summary():
+    result = RunResult(Path("runs/single/redi_smoke"), "completed", step=8)
+    checks = "that every part runs end to end, not that it learns"
+    cfg = OmegaConf.create({"objective": {"name": "redi"}, "experiment": {"name": "smoke", "checks": checks}})
+    assert format_summary(result, cfg).splitlines()[-1] == f"  experiment smoke checks {checks}"
+    plain = OmegaConf.create({"objective": {"name": "redi"}, "experiment": {"name": "default", "checks": ""}})
+    assert "checks" not in format_summary(result, plain)
+
+
+def test_the_smoke_experiment_says_what_it_checks():
+    from hydra import compose, initialize_config_dir
+
+    import redi.run  # noqa: F401  (registers schemas and resolvers)
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["experiment=smoke"])
+    assert cfg.experiment.checks.startswith("that every part runs end to end") and "not that it learns" in (
+        cfg.experiment.checks
+    )
+    assert cfg.trainer.threads == 1

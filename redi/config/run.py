@@ -26,6 +26,9 @@ class ExperimentConfig:
 
     name: str = "default"
     description: str = ""
+    checks: str = (
+        ""  # what a run of it shows, printed under its summary (e.g. smoke: it runs, not that it learns)
+    )
 
 
 @dataclass

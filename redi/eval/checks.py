@@ -42,7 +42,10 @@ def check_benchmark(c: Checks, data_source: str) -> None:
         if problem:
             c.fail(problem)
     if source == "synthetic" and data_source != "synthetic":
-        c.fail(f"{c.key('source')}=synthetic needs data.source=synthetic (got data.source={data_source!r})")
+        c.fail(
+            f"{c.key('source')}=synthetic needs data.source=synthetic (got data.source={data_source!r}): "
+            f"drop it with ~{c.prefix} and add your own with eval.benchmarks.<name>.path=FILE"
+        )
     c.number("limit", low=1, integer=True, optional=True)
 
 

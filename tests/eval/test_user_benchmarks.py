@@ -77,6 +77,21 @@ def test_a_bad_row_fails_in_validation_naming_benchmark_file_and_row(tmp_path):
         check_benchmarks({"h": {"source": "hub"}})
 
 
+def test_own_data_with_the_synthetic_benchmark_says_how_to_drop_it(tmp_path):
+    data = write(
+        tmp_path / "prefs.jsonl", [{"prompt": "1 + 1?", "chosen": "\\boxed{2}", "rejected": "\\boxed{3}"}]
+    )
+    own = ["data.source=local", f"data.path={data}"]
+    with pytest.raises(ConfigError) as err:
+        validate(make(*own))
+    assert str(err.value).endswith(
+        "eval.benchmarks.synthetic.source=synthetic needs data.source=synthetic (got data.source='local'): "
+        "drop it with ~eval.benchmarks.synthetic and add your own with eval.benchmarks.<name>.path=FILE"
+    )
+    bench = write(tmp_path / "mine.jsonl", [{"problem": "2 + 2?", "answer": "4"}])
+    validate(make(*own, "~eval.benchmarks.synthetic", f"eval.benchmarks.mine.path={bench}"))  # the fix works
+
+
 @pytest.mark.slow
 def test_the_entry_point_reports_a_bad_benchmark_before_stage_1(tmp_path):
     path = write(tmp_path / "mine.jsonl", [{"problem": "1 + 1?"}])
