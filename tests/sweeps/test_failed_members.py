@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
-from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from submitit.core.utils import UncompletedJobError
 
 from redi.sweeps.launchers import record_failure, srun_task_failures
@@ -86,13 +85,17 @@ def test_an_interrupted_run_leaves_no_result_under_slurm_only(
 
     value = {"state": "interrupted", "run_dir": str(tmp_path), "reason": "preempted at step 5"}
     ret = JobReturn(overrides=[], status=JobStatus.COMPLETED, _return_value=value)
-    monkeypatch.setattr(submitit_launcher.BaseSubmititLauncher, "__call__", lambda self, *a, **k: ret)
-    member = getattr(plugins, launcher)(submitit_folder=str(tmp_path))
+    cls = getattr(plugins, launcher)
+    # the base class in the launcher's own MRO: Hydra's plugin discovery may have imported the plugin module
+    # again since this file imported it, so submitit_launcher.BaseSubmititLauncher can be another class object
+    base = next(c for c in cls.__mro__ if c.__name__ == "BaseSubmititLauncher")
+    monkeypatch.setattr(base, "__call__", lambda self, *a, **k: ret)
+    member = cls(submitit_folder=str(tmp_path))
     if exits:
         with pytest.raises(SystemExit):
             member([], "hydra.sweep.dir", 0, "job_id_for_0", {})
     else:
         assert member([], "hydra.sweep.dir", 0, "job_id_for_0", {}) is ret
     done = JobReturn(overrides=[], status=JobStatus.COMPLETED, _return_value={"state": "completed"})
-    monkeypatch.setattr(submitit_launcher.BaseSubmititLauncher, "__call__", lambda self, *a, **k: done)
+    monkeypatch.setattr(base, "__call__", lambda self, *a, **k: done)
     assert member([], "hydra.sweep.dir", 0, "job_id_for_0", {}) is done
