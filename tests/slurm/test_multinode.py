@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from omegaconf import OmegaConf
 
 from redi.sweeps.launchers import Member, read_table
 from tests.distributed.helpers import assert_same_curves, metrics, run_env, train_rows
+from tests.slurm import members
 
 pytestmark = [pytest.mark.slurm, pytest.mark.distributed, pytest.mark.slow]
 
@@ -162,8 +162,8 @@ def equality(slurm, cache: Path, tmp_path_factory: pytest.TempPathFactory) -> di
             root / "one-fsdp", cache, "trainer.forward=plain", f"trainer.max_steps={FSDP_STEPS}"
         ),
     }
-    members = f'["trainer.max_steps={DDP_STEPS}","{" ".join(FSDP)} trainer.max_steps={FSDP_STEPS}"]'
-    sweep = _multirun(root, "equality", cache, f"hydra.sweeper.members={members}")
+    member_overrides = f'["trainer.max_steps={DDP_STEPS}","{" ".join(FSDP)} trainer.max_steps={FSDP_STEPS}"]'
+    sweep = _multirun(root, "equality", cache, f"hydra.sweeper.members={member_overrides}")
     out = _finish(sweep)
     assert sweep.returncode == 0, out[-6000:]
     for name, proc in refs.items():
@@ -241,20 +241,6 @@ def _rows(run_dir: Path) -> int:
         return 0
 
 
-def _member_dir(runs: Path, max_steps: str) -> Path | None:
-    for overrides in runs.glob("sweeps/*/*/.hydra/overrides.yaml"):
-        try:
-            if f"trainer.max_steps={max_steps}" in (OmegaConf.load(overrides) or []):
-                return overrides.parent.parent
-        except (OSError, ValueError):  # being written
-            continue
-    return None
-
-
-def _job_id(run_dir: Path) -> str:
-    return str(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.job.id)
-
-
 def _preempt_and_kill(sweep: subprocess.Popen, root: Path, env: dict[str, str]) -> dict[str, object]:
     """At step 5: stop the DDP member's tasks and requeue its job; kill the other member's rank on node2.
 
@@ -265,10 +251,10 @@ def _preempt_and_kill(sweep: subprocess.Popen, root: Path, env: dict[str, str]) 
     while not {"requeued", "killed"} <= done.keys():
         assert sweep.poll() is None, _finish(sweep)[-6000:]
         for key, steps in (("requeued", DDP_STEPS), ("killed", LOST_STEPS)):
-            run_dir = _member_dir(runs, steps)
+            run_dir = members.member_dir(runs, f"trainer.max_steps={steps}")
             if key in done or run_dir is None or _rows(run_dir) < STOP_AT_STEP:
                 continue
-            job = _job_id(run_dir)
+            job = members.job_id(run_dir)
             tasks = _tasks(job, folder)
             assert sorted(tasks.values()) == [0, 1], tasks
             if key == "requeued":
@@ -285,7 +271,7 @@ def _preempt_and_kill(sweep: subprocess.Popen, root: Path, env: dict[str, str]) 
     job = str(done["requeued"][0])  # type: ignore[index]
     while _tasks(job, folder):
         time.sleep(0.1)
-    run_dir = _member_dir(runs, DDP_STEPS)
+    run_dir = members.member_dir(runs, f"trainer.max_steps={DDP_STEPS}")
     assert run_dir is not None
     done["checkpoint_left"] = int(
         (run_dir / "checkpoints" / "latest").read_text().strip().removeprefix("step_")

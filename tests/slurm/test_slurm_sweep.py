@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from redi.sweeps.launchers import read_table
+from tests.slurm import members
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -100,22 +100,6 @@ def _wait_until(done: Callable[[], bool], *procs: subprocess.Popen) -> None:
         time.sleep(0.25)
 
 
-def _member_dir(runs: Path, epochs: str) -> Path | None:
-    """The member directory whose overrides (.hydra/overrides.yaml; directory names are short) set the epochs."""
-    for overrides in runs.glob("sweeps/*/*/.hydra/overrides.yaml"):
-        try:
-            if f"trainer.epochs={epochs}" in (OmegaConf.load(overrides) or []):
-                return overrides.parent.parent
-        except (OSError, ValueError):  # being written
-            continue
-    return None
-
-
-def _job_id(run_dir: Path) -> str:
-    """The SLURM job id the launcher recorded in the member's Hydra config (hydra.job.id)."""
-    return str(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.job.id)
-
-
 def test_sweep_requeues_resumes_and_isolates_a_failure(slurm, tmp_path):
     cluster, releaser = slurm
     t0 = time.monotonic()
@@ -163,10 +147,16 @@ def test_sweep_requeues_resumes_and_isolates_a_failure(slurm, tmp_path):
     )
     # preempt the long member mid-run: SIGUSR2 to its job step is what SLURM sends before a time limit
     # (--signal=USR2@signal_delay_s) and on preemption; submitit then checkpoints the call and requeues the job
-    _wait_until(lambda: (d := _member_dir(runs, LONG)) is not None and _step(d) >= PREEMPT_AFTER_STEP, sweep)
-    long_dir = _member_dir(runs, LONG)
+    _wait_until(
+        lambda: (
+            (d := members.member_dir(runs, f"trainer.epochs={LONG}")) is not None
+            and _step(d) >= PREEMPT_AFTER_STEP
+        ),
+        sweep,
+    )
+    long_dir = members.member_dir(runs, f"trainer.epochs={LONG}")
     assert long_dir is not None
-    long_job = _job_id(long_dir)
+    long_job = members.job_id(long_dir)
     subprocess.run(["scancel", "--signal=USR2", long_job], env=_env(), check=True)
 
     sweep_out, _ = sweep.communicate(timeout=1200)
