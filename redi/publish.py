@@ -42,15 +42,21 @@ def eval_table(run_dir: Path) -> list[str]:
         if (run_dir / "metrics.jsonl").is_file()
         else []
     )
-    evals = [r for r in rows if any(k.endswith("/pass@1") for k in r)]
-    benches = sorted({k.split("/")[1] for r in evals for k in r if k.endswith("/pass@1")})
+    evals = [r for r in rows if any(k.startswith("eval/") and k.endswith("/pass@1") for k in r)]
     if not evals:
         return ["(not evaluated)"]
-    lines = ["| step | " + " | ".join(benches) + " |", "|---|" + "---|" * len(benches)]
+    logged = {k for r in evals for k in r}
+    columns = []  # (header, key prefix): all problems, and the curve subset where eval.curve_limit logged one
+    for b in sorted({k.split("/")[1] for k in logged if k.startswith("eval/") and k.endswith("/pass@1")}):
+        if f"eval/{b}/pass@1" in logged:
+            columns.append((b, f"eval/{b}/"))
+        if f"eval/{b}/curve/pass@1" in logged:
+            columns.append((f"{b} (curve subset)", f"eval/{b}/curve/"))
+    lines = ["| step | " + " | ".join(h for h, _ in columns) + " |", "|---|" + "---|" * len(columns)]
     for r in evals:
         cells = []
-        for b in benches:
-            v, sem = r.get(f"eval/{b}/pass@1"), r.get(f"eval/{b}/pass@1_sem")
+        for _, prefix in columns:
+            v, sem = r.get(prefix + "pass@1"), r.get(prefix + "pass@1_sem")
             cells.append("-" if v is None else f"{v:.3f}" + (f" ± {sem:.3f}" if sem is not None else ""))
         lines.append(f"| {r.get('step')} | " + " | ".join(cells) + " |")
     return lines

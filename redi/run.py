@@ -93,18 +93,9 @@ def format_summary(result, cfg: DictConfig) -> str:
         + (f" in {result.seconds:.0f}s" if result.seconds else "")
     ]
 
-    def acc(metrics: dict[str, float]) -> str:
-        parts = []
-        for key, value in sorted(metrics.items()):
-            if key.startswith("eval/") and key.endswith("/pass@1"):  # not gain/<bench>/pass@1
-                sem = metrics.get(key + "_sem")
-                bench = key.split("/")[1]
-                parts.append(f"{bench} {value:.3f}" + (f" ± {sem:.3f}" if sem is not None else ""))
-        return ", ".join(parts) or "not evaluated"
-
     if result.start_metrics:
-        lines.append(f"  accuracy of the starting model (pass@1, step 0): {acc(result.start_metrics)}")
-    lines.append(f"  accuracy of the result (pass@1, step {result.step}): {acc(result.final_metrics)}")
+        lines += accuracy_lines("the starting model", 0, result.start_metrics)
+    lines += accuracy_lines("the result", result.step, result.final_metrics)
     from redi.eval.paired import format_gain_metrics
 
     if gain := format_gain_metrics(result.final_metrics):
@@ -115,6 +106,39 @@ def format_summary(result, cfg: DictConfig) -> str:
     if checks := OmegaConf.select(cfg, "experiment.checks", default=""):
         lines.append(f"  experiment {cfg.experiment.name} checks {checks}")
     return "\n".join(lines)
+
+
+def accuracy_lines(what: str, step: int, metrics: dict[str, float]) -> list[str]:
+    """``accuracy of <what> (pass@1, step N[, which problems]): <bench> 0.586 ± 0.011``, one line per problem set.
+
+    A run with ``eval.curve_limit`` logs the curve subset (``eval/<bench>/curve/*``) at every evaluation and all
+    the problems (``eval/<bench>/*``) at the final one: each set gets its own line, saying which it is.
+    """
+    from redi.eval.metrics import curve_prefix, evaluated_benchmarks
+
+    benches = evaluated_benchmarks(metrics)
+    curve = {b: f"{curve_prefix(b)}/" for b in benches if f"{curve_prefix(b)}/pass@1" in metrics}
+    sets = [("curve", curve)] if curve else []
+    plain = {b: f"eval/{b}/" for b in benches if f"eval/{b}/pass@1" in metrics}
+    if plain or not curve:
+        sets.append(("all", plain))
+    lines = []
+    for kind, prefixes in sets:
+        parts = []
+        for bench, prefix in prefixes.items():
+            value, sem = metrics[prefix + "pass@1"], metrics.get(prefix + "pass@1_sem")
+            parts.append(f"{bench} {value:.3f}" + (f" ± {sem:.3f}" if sem is not None else ""))
+        if kind == "curve":
+            counts = sorted(
+                {int(metrics[p + "problems"]) for p in prefixes.values() if p + "problems" in metrics}
+            )
+            which = f", the first {'/'.join(map(str, counts))} problems (eval.curve_limit)"
+        else:
+            which = ", all problems" if curve else ""
+        lines.append(
+            f"  accuracy of {what} (pass@1, step {step}{which}): {', '.join(parts) or 'not evaluated'}"
+        )
+    return lines
 
 
 def _user_errors() -> tuple[type[Exception], ...]:

@@ -8,12 +8,15 @@ the user typed it (``stage1.lr``, not ``lr``). Nothing here imports torch, trans
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+
+log = logging.getLogger("redi")
 
 
 class ConfigError(ValueError):
@@ -200,7 +203,7 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
     from redi.data.checks import check_data
     from redi.eval.checks import check_eval
     from redi.kernels import check_kernels
-    from redi.loop.checks import check_stage1, check_trainer
+    from redi.loop.checks import check_stage1, check_trainer, collapse_rule_notes
     from redi.model_source import check_model
     from redi.objectives import ObjectiveConfigError, get_objective
     from redi.sweeps.checks import check_launcher
@@ -234,6 +237,9 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
         root.guard(lambda: _check_benchmark_files(cfg.eval, cfg.data), ConfigError)
     if root.errors:
         raise ConfigError(list(dict.fromkeys(root.errors)))  # one line per problem, in the order found
+    # what the collapse rule cannot see with this evaluation schedule: said, not refused
+    for note in collapse_rule_notes(cfg, spec.needs_pairs):
+        log.warning("%s", note)
     return spec, hyper
 
 

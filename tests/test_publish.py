@@ -68,3 +68,18 @@ def test_push_needs_a_repo_id_and_a_saved_model(tmp_path):
         check_hub(HubConfig(push=True))
     with pytest.raises(FileNotFoundError, match="no saved model to push"):
         push(tmp_path, HubConfig(push=True, repo_id=str(tmp_path / "x")))
+
+
+def test_the_card_shows_the_curve_subset_in_its_own_column(tmp_path):
+    """A run with eval.curve_limit: curve points in the subset column, the final in both."""
+    from redi.publish import eval_table
+
+    rows = [{"step": 0, "eval/s/curve/pass@1": 0.2, "eval/s/curve/pass@1_sem": 0.01},
+            {"step": 8, "eval/s/pass@1": 0.12, "eval/s/curve/pass@1": 0.21}]  # fmt: skip
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert eval_table(tmp_path) == [
+        "| step | s | s (curve subset) |",
+        "|---|---|---|",
+        "| 0 | - | 0.200 ± 0.010 |",
+        "| 8 | 0.120 | 0.210 |",
+    ]

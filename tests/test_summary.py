@@ -54,3 +54,35 @@ def test_the_smoke_experiment_says_what_it_checks():
         cfg.experiment.checks
     )
     assert cfg.trainer.threads == 1
+
+
+def test_a_run_with_a_curve_subset_says_which_problems_each_accuracy_scores():
+    """eval.curve_limit: the start and the result on the curve's first 300 problems, the result on all problems."""
+    result = RunResult(
+        Path("runs/single/redi"),
+        "completed",
+        step=208,
+        start_metrics={
+            "eval/synthetic/curve/pass@1": 0.143,
+            "eval/synthetic/curve/pass@1_sem": 0.007,
+            "eval/synthetic/curve/problems": 300.0,
+        },
+        final_metrics={
+            "eval/synthetic/pass@1": 0.119,
+            "eval/synthetic/pass@1_sem": 0.005,
+            "eval/synthetic/curve/pass@1": 0.150,
+            "eval/synthetic/curve/pass@1_sem": 0.006,
+            "eval/synthetic/curve/problems": 300.0,
+            "gain/synthetic/pass@1": 0.007,
+            "gain/synthetic/pass@1_se": 0.005,
+            "gain/synthetic/problems": 300.0,
+        },
+    )
+    lines = format_summary(result, OmegaConf.create({"objective": {"name": "redi"}})).splitlines()
+    curve = ", the first 300 problems (eval.curve_limit)"
+    assert lines[1:5] == [
+        f"  accuracy of the starting model (pass@1, step 0{curve}): synthetic 0.143 ± 0.007",
+        f"  accuracy of the result (pass@1, step 208{curve}): synthetic 0.150 ± 0.006",
+        "  accuracy of the result (pass@1, step 208, all problems): synthetic 0.119 ± 0.005",
+        "  gain over the starting model (same problems): synthetic +0.7 ± 0.5 points (paired SE, 300 problems)",
+    ]

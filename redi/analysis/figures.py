@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from redi.analysis.load import benchmarks, format_value, runs
+from redi.analysis.load import benchmarks, curve_column, format_value, runs
 from redi.analysis.tables import accuracy, stability_summary
 
 PANELS = (
@@ -94,14 +94,11 @@ def _series(
     """(steps, values, sem or None) of one panel for one run."""
     if panel == "accuracy":
         y = accuracy(g, benchmark)
-        sem_col = f"eval/{benchmark}/pass@1_sem" if benchmark else None
+        sem_col = curve_column(benchmark, "pass@1_sem") if benchmark else None
         sem = g[sem_col] if sem_col and sem_col in g else None
     elif panel == "length":
-        cols = [
-            c
-            for c in g.columns
-            if c.endswith("/mean_length") and (benchmark is None or c == f"eval/{benchmark}/mean_length")
-        ]
+        names = [benchmark] if benchmark else benchmarks(g)
+        cols = [curve_column(b, "mean_length") for b in names if curve_column(b, "mean_length") in g.columns]
         y = g[cols].mean(axis=1, skipna=False) if cols else pd.Series(np.nan, index=g.index)
         sem = None
     else:

@@ -7,6 +7,9 @@ Two sources give the same columns:
   read back by Python, so offline analysis always reads the run directories).
 
 Rows that share a step (training metrics and an evaluation logged at the same step) are merged into one row.
+The per-step accuracy every curve, best step and collapse replay reads is ``eval/<bench>/curve/<metric>``
+(:func:`curve_column`): the curve subset a run logged with ``eval.curve_limit``, else its plain
+``eval/<bench>/<metric>`` (it scored every problem at every point), so each curve scores the same problems.
 """
 
 from __future__ import annotations
@@ -301,7 +304,8 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """The tidy table: RUN_COLUMNS, ``step``, then one column per metric (sorted), a row per (run, step)."""
+    """The tidy table: RUN_COLUMNS, ``step``, then one column per metric (sorted), a row per (run, step), then the
+    curve columns (:func:`add_curve_columns`)."""
     parts = []
     metric_names: set[str] = set()
     for rec in records:
@@ -348,7 +352,36 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
         frame[col] = pd.array(frame[col], dtype="Int64")
     for col in ("run", "run_id", "config", "objective", "status", "location"):
         frame[col] = frame[col].astype("object")
-    return frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
+    frame = frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
+    return add_curve_columns(frame)
+
+
+#: Evaluation metrics that have a curve column (the same problems at every step).
+CURVE_METRICS = ("pass@1", "pass@1_sem", "mean_length", "truncated_frac")
+
+
+def curve_column(benchmark: str, metric: str = "pass@1") -> str:
+    """``eval/<benchmark>/curve/<metric>``: the metric on the problems every point of the run's curve scores."""
+    return f"eval/{benchmark}/curve/{metric}"
+
+
+def add_curve_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fill each benchmark's curve columns: a run's logged curve subset where it has one, else its plain metric."""
+    for bench in benchmarks(frame):
+        logged = curve_column(bench)
+        has_subset = (
+            frame[logged].notna().groupby(frame["run"]).transform("any")
+            if logged in frame
+            else pd.Series(False, index=frame.index)
+        )
+        for metric in CURVE_METRICS:
+            plain, curve = f"eval/{bench}/{metric}", curve_column(bench, metric)
+            if plain not in frame and curve not in frame:
+                continue
+            subset = frame[curve] if curve in frame else pd.Series(float("nan"), index=frame.index)
+            whole = frame[plain] if plain in frame else pd.Series(float("nan"), index=frame.index)
+            frame[curve] = subset.where(has_subset, whole).astype("float64")
+    return frame
 
 
 def load_sweep(source: str | Path, *, api: Any = None) -> pd.DataFrame:
@@ -370,8 +403,9 @@ def runs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def benchmarks(frame: pd.DataFrame) -> list[str]:
-    """Benchmarks with a pass@1 column, e.g. ``["synthetic"]``."""
-    return sorted(c.split("/")[1] for c in frame.columns if c.startswith("eval/") and c.endswith("/pass@1"))
+    """Benchmarks with a pass@1 column (on all problems or the curve subset), e.g. ``["synthetic"]``."""
+    names = {c.split("/")[1] for c in frame.columns if c.startswith("eval/") and c.endswith("/pass@1")}
+    return sorted(names)
 
 
 def long_form(frame: pd.DataFrame) -> pd.DataFrame:

@@ -9,16 +9,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from redi.analysis.load import benchmarks, format_value, runs
+from redi.analysis.load import benchmarks, curve_column, format_value, runs
 
 START_LABEL = "stage 1 (start)"
 OBJECTIVE_ORDER = {"sft": 0, "dpo": 1, "simpo": 2, "redi": 3}  # the paper's row order
 
 
 def accuracy(frame: pd.DataFrame, benchmark: str | None = None) -> pd.Series:
-    """pass@1 of ``benchmark``, or the mean over every benchmark when None (NaN where no evaluation was logged)."""
+    """pass@1 of ``benchmark`` on the curve's problems (redi.analysis.load.curve_column), or the mean over every
+    benchmark when None (NaN where no evaluation was logged)."""
     names = [benchmark] if benchmark else benchmarks(frame)
-    cols = [f"eval/{b}/pass@1" for b in names if f"eval/{b}/pass@1" in frame.columns]
+    cols = [curve_column(b) for b in names if curve_column(b) in frame.columns]
     if not cols:
         return pd.Series(np.nan, index=frame.index)
     return frame[cols].mean(axis=1, skipna=False)
@@ -121,7 +122,7 @@ def stability_summary(frame: pd.DataFrame, benchmark: str | None = None) -> pd.D
 
 def _config_curves(frame: pd.DataFrame, benches: Sequence[str]) -> pd.DataFrame:
     """Per configuration and evaluation step: pass@1 and its SEM per benchmark, averaged over the seeds."""
-    cols = [f"eval/{b}/pass@1" for b in benches]
+    cols = [curve_column(b) for b in benches]
     evals = frame.dropna(subset=cols, how="all")
     rows = []
     for (config, step), g in evals.groupby(["config", "step"], sort=False):
@@ -132,7 +133,7 @@ def _config_curves(frame: pd.DataFrame, benches: Sequence[str]) -> pd.DataFrame:
             "seeds": g["run"].nunique(),
         }
         for b in benches:
-            acc, sem = g[f"eval/{b}/pass@1"].dropna(), g.get(f"eval/{b}/pass@1_sem")
+            acc, sem = g[curve_column(b)].dropna(), g.get(curve_column(b, "pass@1_sem"))
             row[b] = float(acc.mean()) if len(acc) else math.nan
             # the mean of n independent estimates: SEM = sqrt(sum sem_i^2) / n
             sems = sem.dropna() if sem is not None else pd.Series(dtype=float)

@@ -28,9 +28,11 @@ DEFAULT_GROUP_BY = ("objective", "alpha", "beta", "lr")
 
 
 def collapse_metrics(benchmark: str) -> list[tuple[str, str]]:
-    """(metric, panel title) of the paper's collapse panels."""
+    """(metric, panel title) of the paper's collapse panels (pass@1 on all problems, and on the curve subset that
+    runs with eval.curve_limit log at every evaluation)."""
     return [
         (f"eval/{benchmark}/pass@1", f"{benchmark} pass@1"),
+        (f"eval/{benchmark}/curve/pass@1", f"{benchmark} pass@1, curve subset (eval.curve_limit)"),
         ("train/logps_chosen", "chosen log-prob / token"),
         ("train/logps_rejected", "rejected log-prob / token"),
         ("train/update_norm", "update norm"),

@@ -55,7 +55,9 @@ class EvalConfig:
     seed: int = 0
     every_n_steps: int = 0  # 0 = no evaluation during training
     # during training (step 0 and every_n_steps) only each benchmark's first N problems: cheap curves, while the
-    # final evaluation uses the benchmark's own limit (e.g. curves on 300, final checkpoint on 1,000); null = same
+    # final evaluation uses the benchmark's own limit (e.g. curves on 300, final checkpoint on 1,000); null = same.
+    # Logged as eval/<bench>/curve/* at every evaluation, the final one included (scored on the same first N), and
+    # read by the curves and the collapse rule; eval/<bench>/* is always every problem (redi.eval.metrics)
     curve_limit: int | None = None
     at_start: bool = True  # evaluate the starting model (step 0) of a preference run
     at_end: bool = True

@@ -16,7 +16,7 @@ from redi.config import EvalConfig
 from redi.eval.benchmarks import Problem, load_benchmark
 from redi.eval.engines import ENGINES, Generation, make_engine
 from redi.eval.grading import Grader, Verdict, validate_grader_config
-from redi.eval.metrics import benchmark_metrics
+from redi.eval.metrics import benchmark_metrics, curve_prefix
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +130,17 @@ def evaluate(
 ) -> dict[str, float]:
     """Run every benchmark of ``cfg``; write ``run_dir/eval/step_{step}.jsonl``; return ``eval/<bench>/...`` metrics.
 
-    ``final=False`` (a curve point during training) keeps only each benchmark's first ``cfg.curve_limit`` problems.
+    Where ``cfg.curve_limit`` leaves problems out, a curve point (``final=False``) scores only the first
+    ``curve_limit`` problems and logs them as ``eval/<bench>/curve/...``; the final evaluation scores all of them
+    (``eval/<bench>/...``) and logs its score on those first ``curve_limit`` too (``eval/<bench>/curve/...``), so
+    every point of a curve scores the same problems (redi.eval.metrics).
     """
     validate_eval_config(cfg)
     template = resolve_prompt_template(cfg.prompt_template)
     suite = {name: load_benchmark(name, bench, synthetic=synthetic) for name, bench in cfg.benchmarks.items()}
-    if not final and cfg.curve_limit is not None:
-        suite = {name: problems[: cfg.curve_limit] for name, problems in suite.items()}
+    subset = {name: _curve_size(cfg.curve_limit, len(problems)) for name, problems in suite.items()}
+    if not final:
+        suite = {name: problems[: subset[name] or len(problems)] for name, problems in suite.items()}
     engine = make_engine(cfg, model, tokenizer, model_path)
     metrics: dict[str, float] = {}
     records: list[dict[str, Any]] = []
@@ -152,28 +156,19 @@ def evaluate(
                 texts = [g.text for samples in gens for g in samples]
                 golds = [p.golds for p, samples in zip(problems, gens, strict=True) for _ in samples]
                 verdicts = grader.grade(texts, golds, progress=cfg.progress_bar)
-                correct = [
-                    [v.correct for v in verdicts[i * cfg.num_samples : (i + 1) * cfg.num_samples]]
-                    for i in range(len(problems))
-                ]
-                metrics.update(
-                    benchmark_metrics(
-                        correct,
-                        lengths=[g.num_tokens for samples in gens for g in samples],
-                        truncated=[g.finish_reason == "length" for samples in gens for g in samples],
-                        timeouts=sum(v.timed_out for v in verdicts),
-                        ks=cfg.pass_at_k,
-                        prefix=f"eval/{name}",
-                    )
-                )
+                scored = _benchmark_metrics(name, gens, verdicts, cfg, subset[name], final)
+                metrics.update(scored)
                 records.extend(_records(name, step, problems, gens, verdicts))
-                log.info(
-                    "eval step %d: %s pass@1 %.4f +- %.4f",
-                    step,
-                    name,
-                    metrics[f"eval/{name}/pass@1"],
-                    metrics[f"eval/{name}/pass@1_sem"],
-                )
+                for prefix, what in ((f"eval/{name}", "all problems"), (curve_prefix(name), "curve subset")):
+                    if f"{prefix}/pass@1" in scored:
+                        log.info(
+                            "eval step %d: %s pass@1 %.4f +- %.4f (%s)",
+                            step,
+                            name,
+                            scored[f"{prefix}/pass@1"],
+                            scored[f"{prefix}/pass@1_sem"],
+                            what,
+                        )
     finally:
         close = getattr(engine, "close", None)
         if close is not None:
@@ -181,3 +176,40 @@ def evaluate(
     if run_dir is not None:
         write_jsonl_atomic(Path(run_dir) / "eval" / f"step_{step}.jsonl", records)
     return metrics
+
+
+def _curve_size(curve_limit: int | None, problems: int) -> int | None:
+    """How many problems a curve point scores when ``curve_limit`` leaves some out, else None (it scores all)."""
+    return curve_limit if curve_limit is not None and curve_limit < problems else None
+
+
+def _benchmark_metrics(
+    name: str,
+    gens: list[list[Generation]],
+    verdicts: list[Verdict],
+    cfg: EvalConfig,
+    subset: int | None,
+    final: bool,
+) -> dict[str, float]:
+    """``eval/<name>/...`` on every generated problem when ``final`` or no subset; ``eval/<name>/curve/...`` on the
+    first ``subset`` problems when there is one."""
+    k = cfg.num_samples
+
+    def score(n: int, prefix: str) -> dict[str, float]:
+        flat = [g for samples in gens[:n] for g in samples]
+        return benchmark_metrics(
+            [[v.correct for v in verdicts[i * k : (i + 1) * k]] for i in range(n)],
+            lengths=[g.num_tokens for g in flat],
+            truncated=[g.finish_reason == "length" for g in flat],
+            timeouts=sum(v.timed_out for v in verdicts[: n * k]),
+            ks=cfg.pass_at_k,
+            prefix=prefix,
+        )
+
+    out: dict[str, float] = {}
+    if final or subset is None:
+        out.update(score(len(gens), f"eval/{name}"))
+    if subset is not None:
+        out.update(score(subset, curve_prefix(name)))
+        out[f"{curve_prefix(name)}/problems"] = float(subset)
+    return out

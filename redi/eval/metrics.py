@@ -1,4 +1,10 @@
-"""Benchmark metrics from a [problems, k] correctness matrix: the paper's pass@1 with standard error, and pass@k."""
+"""Benchmark metrics from a [problems, k] correctness matrix: the paper's pass@1 with standard error, and pass@k.
+
+Keys: ``eval/<benchmark>/<metric>`` scores every problem of the benchmark (its own ``limit``);
+``eval/<benchmark>/curve/<metric>`` scores only the first ``eval.curve_limit`` problems, logged at every
+evaluation (the final one included) when that limit leaves problems out. The curves and the collapse rule read
+the curve keys where a run has them (:func:`curve_accuracy`), so every point of a curve scores the same problems.
+"""
 
 from __future__ import annotations
 
@@ -67,3 +73,33 @@ def benchmark_metrics(
     metrics[f"{prefix}/truncated_frac"] = float(np.mean(truncated)) if len(truncated) else 0.0
     metrics[f"{prefix}/timeouts"] = float(timeouts)
     return metrics
+
+
+CURVE = "curve"  # eval/<benchmark>/curve/<metric>: the first eval.curve_limit problems
+
+
+def curve_prefix(benchmark: str) -> str:
+    """``eval/<benchmark>/curve``: where the curve subset's metrics are logged."""
+    return f"eval/{benchmark}/{CURVE}"
+
+
+def curve_key(metrics: dict[str, float], benchmark: str, metric: str = "pass@1") -> str:
+    """The key of ``metric`` on the problems the curve scores: the curve subset's key when logged, else the plain one."""
+    key = f"{curve_prefix(benchmark)}/{metric}"
+    return key if key in metrics else f"eval/{benchmark}/{metric}"
+
+
+def evaluated_benchmarks(metrics: dict[str, float]) -> list[str]:
+    """Benchmarks with a pass@1 (on all problems or on the curve subset) in ``metrics``, sorted."""
+    names = set()
+    for key in metrics:
+        parts = key.split("/")
+        if parts[0] == "eval" and parts[-1] == "pass@1" and len(parts) in (3, 4):
+            names.add(parts[1])
+    return sorted(names)
+
+
+def curve_accuracy(metrics: dict[str, float]) -> float | None:
+    """Mean over benchmarks of pass@1 on the curve's problems (what the collapse rule compares); None if none."""
+    values = [metrics[curve_key(metrics, b)] for b in evaluated_benchmarks(metrics)]
+    return sum(values) / len(values) if values else None

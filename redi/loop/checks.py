@@ -5,7 +5,7 @@ Kept free of torch: the pre-flight must reject a typo in well under a second.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from redi.validate import Checks
@@ -53,3 +53,30 @@ def check_stage1(c: Checks) -> None:
     check_optimization(c)
     c.number("lr", low=0, low_open=True)
     c.number("seed", low=0, integer=True)
+
+
+def collapse_rule_notes(cfg: Any, needs_pairs: bool) -> list[str]:
+    """What the collapse rule cannot see with this evaluation schedule (warnings, not errors), for a training run.
+
+    The rule's accuracy condition compares the latest evaluation with the best one before it (step 0 included),
+    so it needs an evaluation before the fall: without a step-0 evaluation a run that falls from its start is only
+    flagged if it falls further after its first evaluation, and with a single evaluation the rule cannot fire.
+    """
+    rule, ev = cfg.trainer.collapse, cfg.eval
+    if cfg.mode != "train" or not needs_pairs or not rule.enabled or not rule.require_accuracy_drop:
+        return []
+    at_start = bool(ev.at_start) and bool(ev.benchmarks)
+    every = int(ev.every_n_steps or 0) if ev.benchmarks else 0
+    if at_start:
+        return []
+    if every == 0:
+        return [
+            "trainer.collapse: the collapse rule cannot fire in this run: its accuracy condition compares an "
+            "evaluation with an earlier one, and the run evaluates only at its end (eval.at_start=false, "
+            "eval.every_n_steps=0); set eval.at_start=true, or trainer.collapse.require_accuracy_drop=false"
+        ]
+    return [
+        f"trainer.collapse: no evaluation at step 0 (eval.at_start=false): the accuracy condition compares with the "
+        f"best evaluation from step {every} on, so a run already falling by then may not be flagged; set "
+        "eval.at_start=true"
+    ]

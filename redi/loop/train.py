@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from redi.config import TrainerConfig
+from redi.eval.metrics import curve_accuracy
 from redi.infra.distributed import barrier, broadcast_flag, unsharded_copy
 from redi.infra.progress import Progress, on_terminal
 from redi.infra.session import Session
@@ -193,9 +194,9 @@ def _evaluate(state: TrainState, evals: EvalSchedule, session: Session, final: b
     if env.is_main and evals.evaluate is not None:
         state.eval_metrics = evals.evaluate(eval_model, state.step, final)
         session.tracker.log(state.eval_metrics, step=state.step)
-        accs = [v for k, v in state.eval_metrics.items() if k.endswith("/pass@1")]
-        if accs:
-            fired = state.detector.observe_eval(state.step, sum(accs) / len(accs))
+        accuracy = curve_accuracy(state.eval_metrics)  # the same problems at every point (redi.eval.metrics)
+        if accuracy is not None:
+            fired = state.detector.observe_eval(state.step, accuracy)
     barrier(env)
     return broadcast_flag(fired, env)
 

@@ -53,6 +53,12 @@ def run(
     )
     if stage1 is not None and env.is_main:
         session.status.update(stage1_dir=str(stage1))  # redi sync follows it to stage 1's W&B run
+    if env.is_main:
+        from redi.loop.checks import collapse_rule_notes
+
+        # what the collapse rule cannot see: the pre-flight said it, status.json keeps it
+        for note in collapse_rule_notes(cfg, spec.needs_pairs):
+            session.status.warn(note)
     start_tracking(cfg, spec, session)
     policy = wrap_distributed(model, cfg, env)
     plan = batch_plan(rows.group_lengths, cfg, env)  # pairs: the longer of the two, which both pad to

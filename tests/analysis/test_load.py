@@ -173,3 +173,31 @@ def test_wandb_run_without_final_summary_takes_its_state_from_wandb(sweep):
     df = load_sweep(f"wandb:ent/proj/{sweep.name}", api=FakeApi({"ent/proj": [crashed]}))
     r = runs(df).iloc[0]
     assert r["status"] == "failed" and pd.isna(r["collapse_step"]) and r["final_step"] == STEPS
+
+
+def test_curves_read_the_curve_subset_where_a_run_logged_one(tmp_path):
+    """Run a logged eval.curve_limit's subset (curve keys at every point, all problems only at the end); run b did
+    not. The curve columns hold a's subset at every step (its harder all-problems final stays in the plain
+    column) and b's plain values; the stability summary's final accuracy is a's subset, 0.21, not 0.12."""
+    from redi.analysis.tables import stability_summary
+
+    sweep = tmp_path / "curves"
+    write_run(sweep / "a", "redi", {"alpha": 0.8}, 1e-4, None)
+    write_run(sweep / "b", "redi", {"alpha": 0.0}, 1e-4, None)
+    rows = [
+        {"step": 0, "eval/synthetic/curve/pass@1": 0.20, "eval/synthetic/curve/pass@1_sem": 0.01},
+        {"step": 5, "eval/synthetic/curve/pass@1": 0.22, "eval/synthetic/curve/pass@1_sem": 0.01},
+        {"step": 10, "eval/synthetic/pass@1": 0.12, "eval/synthetic/pass@1_sem": 0.005,
+         "eval/synthetic/curve/pass@1": 0.21, "eval/synthetic/curve/pass@1_sem": 0.01},
+    ]  # fmt: skip
+    (sweep / "a" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    plain = [{"step": s, "eval/synthetic/pass@1": v} for s, v in ((0, 0.2), (5, 0.19), (10, 0.18))]
+    (sweep / "b" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in plain))
+    df = load_sweep(sweep)
+    assert benchmarks(df) == ["synthetic"]
+    curve = df.set_index(["run", "step"])["eval/synthetic/curve/pass@1"]
+    assert curve.loc["a"].tolist() == [0.20, 0.22, 0.21]
+    assert curve.loc["b"].tolist() == [0.2, 0.19, 0.18]
+    assert df.set_index(["run", "step"]).loc[("a", 10), "eval/synthetic/pass@1"] == 0.12
+    summary = stability_summary(df).set_index("run")
+    assert summary.loc["a", ["start_acc", "peak_acc", "final_acc"]].tolist() == [0.20, 0.22, 0.21]

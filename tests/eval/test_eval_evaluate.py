@@ -163,3 +163,37 @@ def test_curve_points_use_curve_limit_and_the_final_evaluation_the_benchmark_lim
     final = [json.loads(line)["prompt_id"] for line in (tmp_path / "eval" / "step_9.jsonl").open()]
     assert curve == ["0", "1"]
     assert final == ["0", "1", "2"]
+
+
+def test_the_final_evaluation_also_scores_the_curve_subset_under_the_curve_keys(bench_file, monkeypatch):
+    """Curve points log eval/<b>/curve/* only; the final logs eval/<b>/* on all 3 problems and eval/<b>/curve/* on
+    the same first 2 the curve points scored, from the same samples (scripted: problem 0 right, 1 and 2 wrong
+    on the first sample, all right on the second)."""
+
+    def script(prompts, k, seed):
+        return [
+            [Generation(text=f"\\boxed{{{ans}}}", num_tokens=10 + i, finish_reason="stop") for ans in answers]
+            for i, answers in enumerate([("42", "42"), ("5", "4"), ("0", "\\frac{1}{2}")][: len(prompts)])
+        ]
+
+    class Engine:
+        generate = staticmethod(script)
+
+    monkeypatch.setattr(ev, "make_engine", lambda *a, **k: Engine())
+    monkeypatch.setattr(
+        ev, "format_prompts", lambda tokenizer, problems, template: [p.problem for p in problems]
+    )
+    cfg = EvalConfig(
+        benchmarks={"tiny": BenchmarkConfig(path=str(bench_file))},
+        num_samples=2,
+        curve_limit=2,
+        progress_bar=False,
+    )
+    point = ev.evaluate(None, None, cfg, step=4, run_dir=None, final=False)
+    assert not any(k.startswith("eval/tiny/pass") for k in point)  # no all-problems key on a curve point
+    assert point["eval/tiny/curve/pass@1"] == pytest.approx(3 / 4)  # problem 0: 2/2, problem 1: 1/2
+    assert point["eval/tiny/curve/problems"] == 2
+    final = ev.evaluate(None, None, cfg, step=8, run_dir=None, final=True)
+    assert final["eval/tiny/pass@1"] == pytest.approx(4 / 6)  # + problem 2: 1/2
+    assert final["eval/tiny/mean_length"] == pytest.approx(11.0)  # lengths 10, 10, 11, 11, 12, 12
+    assert {k: v for k, v in final.items() if "/curve/" in k} == pytest.approx(point)

@@ -57,3 +57,20 @@ def test_benchmark_metrics_names_and_values():
 def test_ragged_matrix_rejected():
     with pytest.raises(ValueError, match="same number"):
         correctness_matrix([[True, False], [True]])
+
+
+def test_curve_accuracy_reads_the_curve_subset_where_a_benchmark_has_one():
+    """Benchmark a logged its curve subset (0.20) beside all problems (0.12); b scored all problems only (0.5)."""
+    from redi.eval.metrics import curve_accuracy, evaluated_benchmarks
+
+    metrics = {
+        "eval/a/pass@1": 0.12,
+        "eval/a/curve/pass@1": 0.20,
+        "eval/a/curve/pass@1_sem": 0.01,
+        "eval/b/pass@1": 0.5,
+        "gain/a/pass@1": 0.3,
+    }
+    assert evaluated_benchmarks(metrics) == ["a", "b"]
+    assert curve_accuracy(metrics) == pytest.approx((0.20 + 0.5) / 2)
+    assert curve_accuracy({"eval/a/curve/pass@1": 0.2}) == pytest.approx(0.2)
+    assert curve_accuracy({"train/loss": 1.0}) is None

@@ -148,3 +148,62 @@ def test_disabled_never_fires_and_bad_settings_name_the_key():
     ):
         with pytest.raises(ValueError, match=f"trainer.collapse.{key}"):
             CollapseDetector(CollapseConfig(**bad))
+
+
+def test_the_loop_feeds_the_rule_the_curve_subset_also_at_the_final_evaluation():
+    """Curve points score the first 300 problems, the final all 1,000 (harder: 0.12) and the same 300 again (0.20):
+    the rule compares 0.20 with 0.20, not the 8-point fall from changing problems (issue 22)."""
+    from types import SimpleNamespace
+
+    from redi.infra.distributed import DistEnv
+    from redi.loop.train import EvalSchedule, _evaluate
+
+    scores = {
+        0: {"eval/s/curve/pass@1": 0.20},
+        10: {"eval/s/curve/pass@1": 0.21},
+        20: {"eval/s/pass@1": 0.12, "eval/s/curve/pass@1": 0.20},
+    }
+    logged = []
+    session = SimpleNamespace(env=DistEnv(), tracker=SimpleNamespace(log=lambda m, step: logged.append(step)))
+    state = SimpleNamespace(model=object(), last_eval_step=None, eval_metrics={}, step=0)
+    state.detector = CollapseDetector(CollapseConfig())
+    evals = EvalSchedule(evaluate=lambda model, step, final: scores[step])
+    for step in (0, 10, 20):
+        state.step = step
+        _evaluate(state, evals, session, final=step == 20)
+    assert (state.detector.best_accuracy, state.detector.last_accuracy) == (0.21, 0.20)
+    assert logged == [0, 10, 20]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expect"),
+    [
+        ([], None),  # step-0 evaluation: the rule sees the start
+        (["eval.at_start=false", "eval.every_n_steps=0"], "cannot fire"),
+        (["eval.at_start=false", "eval.every_n_steps=20"], "from step 20 on"),
+        (
+            ["eval.at_start=false", "eval.every_n_steps=0", "trainer.collapse.require_accuracy_drop=false"],
+            None,
+        ),
+        # SFT has no pairs, so no step-0 evaluation to miss
+        (["eval.at_start=false", "eval.every_n_steps=0", "objective=sft"], None),
+    ],
+)
+def test_the_preflight_says_when_the_rule_cannot_see_the_start(overrides, expect, caplog):
+    """validate() warns (never refuses) when the evaluation schedule leaves the accuracy condition blind."""
+    from hydra import compose, initialize_config_dir
+
+    import redi.run  # noqa: F401  (registers schemas and resolvers)
+    from redi.loop.checks import collapse_rule_notes
+    from redi.validate import validate
+
+    conf = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    with caplog.at_level("WARNING", logger="redi"):
+        spec, _ = validate(cfg)
+    notes = collapse_rule_notes(cfg, spec.needs_pairs)
+    if expect is None:
+        assert notes == [] and "trainer.collapse" not in caplog.text
+    else:
+        assert len(notes) == 1 and expect in notes[0] and notes[0] in caplog.text
