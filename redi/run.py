@@ -22,6 +22,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from redi.config import register_configs
+from redi.config.help import register_help_resolver
+from redi.config.help import render as render_help
 from redi.infra.run_names import open_run_directory, register_resolver
 from redi.validate import ConfigError, validate
 
@@ -29,6 +31,7 @@ log = logging.getLogger("redi")
 
 register_configs()
 register_resolver()  # redi_run_name: the run directory's short name (conf/config.yaml)
+register_help_resolver()  # redi_help: the groups and root keys of --help (conf/hydra/help/redi.yaml)
 
 
 def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | None = None):
@@ -237,15 +240,23 @@ def main(cfg: DictConfig) -> dict | None:
 
 
 def _main_and_exit() -> None:
-    """Run ``main`` and end the process; after torch.distributed was used, through ``exit_process`` (see there)."""
-    from redi.infra.distributed import exit_process
+    """Run ``main`` and end the process; after torch.distributed was used, through ``exit_process`` (see there).
 
+    redi.infra.distributed imports torch: it is looked up only when the run loaded it, so what ends before any
+    compute (tab completion, --help, a rejected config) never pays for importing torch.
+    """
+    if {"--help", "-h"} & set(sys.argv[1:]):  # the same text as Hydra's help, without composing the config
+        print(render_help(), flush=True)
+        sys.exit(0)
     code: int | str | None = 0
     try:
         main()
     except SystemExit as e:
         code = e.code
-    exit_process(code)
+    distributed = sys.modules.get("redi.infra.distributed")
+    if distributed is None:
+        sys.exit(code)
+    distributed.exit_process(code)
 
 
 if __name__ == "__main__":
