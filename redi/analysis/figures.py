@@ -85,7 +85,10 @@ def family_runs(frame: pd.DataFrame, family: Family) -> list[str]:
 
 
 def _label(row: pd.Series, keys: Sequence[str]) -> str:
-    return ", ".join(f"{k}={format_value(row[k])}" for k in keys if pd.notna(row[k])) or str(row["run"])
+    """A line's legend: its hue keys, and its data variant apart (``alpha=0.8 [labels swapped]``)."""
+    label = ", ".join(f"{k}={format_value(row[k])}" for k in keys if pd.notna(row[k])) or str(row["run"])
+    variant = row.get("variant")
+    return f"{label} [{variant}]" if isinstance(variant, str) and variant else label
 
 
 def _series(
@@ -132,7 +135,9 @@ def collapse_figure(
     benches = benchmarks(frame)
     if benchmark is None and len(benches) == 1:
         benchmark = benches[0]
-    info = runs(data).set_index("run").loc[list(dict.fromkeys(run_names))].reset_index()
+    # every run asked for, also one that failed before logging a step (it draws nothing)
+    table = runs(frame).set_index("run")
+    info = table.loc[[r for r in dict.fromkeys(run_names) if r in table.index]].reset_index()
     facets = sorted(info[facet].dropna().unique()) if facet else [None]
     if facet and info[facet].isna().any():
         facets.append(np.nan)

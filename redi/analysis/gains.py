@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from redi.analysis.load import benchmarks, config_label, runs
+from redi.analysis.load import CONFIG_KEYS, HYPERPARAMETERS, benchmarks, config_label, runs
 from redi.analysis.tables import OBJECTIVE_ORDER, accuracy, to_markdown
 from redi.eval.paired import NAN_GAIN, PairedGain, eval_steps, mean_gain, paired_gain, problem_scores
 
@@ -26,9 +26,7 @@ GAIN_COLUMNS = (
     "series",
     "config",
     "objective",
-    "alpha",
-    "beta",
-    "gamma",
+    *HYPERPARAMETERS,
     "lr",
     "seeds",
     "best_step",
@@ -60,8 +58,8 @@ def control_variant(variant: str) -> str:
 
 def series_label(row: pd.Series) -> str:
     """A configuration's name without its lr (one line of the stability figure), e.g. ``REDI alpha=0.8``."""
-    values = [None if pd.isna(row[k]) else row[k] for k in ("alpha", "beta", "gamma")]
-    return config_label(row["objective"], *values, None, variant=row.get("variant") or "")
+    hyper = {k: row[k] for k in HYPERPARAMETERS if pd.notna(row[k])}
+    return config_label(row["objective"], hyper, None, variant=row.get("variant") or "")
 
 
 def _best_step(frame: pd.DataFrame, run_names: list[str], benchmark: str | None) -> int | None:
@@ -149,9 +147,7 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
                 "series": series_label(first),
                 "config": config,
                 "objective": first["objective"],
-                "alpha": first["alpha"],
-                "beta": first["beta"],
-                "gamma": first["gamma"],
+                **{k: first[k] for k in HYPERPARAMETERS},
                 "lr": lr,
                 "seeds": max(best.seeds, final.seeds),
                 "best_step": best_t if best_t is not None else pd.NA,
@@ -166,7 +162,7 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
     out = pd.DataFrame(rows, columns=list(GAIN_COLUMNS))
     if len(out):
         rank = out["objective"].map(OBJECTIVE_ORDER).fillna(len(OBJECTIVE_ORDER))
-        out = out.assign(_rank=rank).sort_values(["_rank", "objective", "alpha", "beta", "gamma", "lr"])
+        out = out.assign(_rank=rank).sort_values(["_rank", *CONFIG_KEYS])
         out = out.drop(columns="_rank").reset_index(drop=True)
     for col in ("best_step", "control_best_step"):
         out[col] = pd.array(out[col], dtype="Int64")

@@ -24,10 +24,12 @@ from typing import Any
 import pandas as pd
 
 from redi.infra.tracking import format_value  # the spelling of hyperparameters in W&B tags and labels
-from redi.objectives import OBJECTIVES
+from redi.objectives import OBJECTIVES, root_hyperparameters
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: Every objective's declared hyperparameters (alpha, beta, gamma, nll_weight, ...): root keys, one column each.
+HYPERPARAMETERS = root_hyperparameters()
 #: Columns describing the run, in this order, before ``step`` and the metric columns.
 RUN_COLUMNS = (
     "run",
@@ -35,9 +37,7 @@ RUN_COLUMNS = (
     "config",
     "variant",
     "objective",
-    "alpha",
-    "beta",
-    "gamma",
+    *HYPERPARAMETERS,
     "lr",
     "seed",
     "status",
@@ -46,9 +46,11 @@ RUN_COLUMNS = (
     "location",
 )
 #: The configuration's hyperparameters (a configuration is a run up to its seed).
-CONFIG_KEYS = ("objective", "alpha", "beta", "gamma", "lr")
+CONFIG_KEYS = ("objective", *HYPERPARAMETERS, "lr")
 #: Data settings that make a run a different experiment at the same hyperparameters, and their label.
 VARIANT_KEYS = {"data.self_generated.enabled": "self-generated", "data.builder.swap_pairs": "labels swapped"}
+#: Root keys read from each run's composed config.
+RUN_KEYS = ("objective.name", *HYPERPARAMETERS, "lr", "seed", "sweep.name", "trainer.collapse", *VARIANT_KEYS)
 
 # W&B run states -> the run directory's states, for runs whose summary carries no final state yet
 _WANDB_STATES = {
@@ -109,24 +111,19 @@ def data_variant(config: Mapping[str, Any]) -> str:
 
 
 def config_label(
-    objective: str,
-    alpha: Any = None,
-    beta: Any = None,
-    gamma: Any = None,
-    lr: Any = None,
-    variant: str = "",
+    objective: str, hyper: Mapping[str, Any] | None = None, lr: Any = None, variant: str = ""
 ) -> str:
-    """The configuration's name as the paper writes it, e.g. ``REDI alpha=0.8, lr=1e-6 [labels swapped]``."""
-    parts = []
+    """The configuration's name as the paper writes it, e.g. ``REDI alpha=0.8, lr=1e-6 [labels swapped]``.
+
+    ``hyper`` holds root hyperparameters; the label shows those the objective declares (RPO: beta and nll_weight).
+    """
+    hyper = hyper or {}
     spec = OBJECTIVES.get(objective)
     name = spec.label if spec is not None else str(objective)  # the objective module's declared label
-    if objective == "redi" and _number(alpha) == 1.0:
-        name = "symmetric"
-    for key, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
-        if _number(value) is not None and not (
-            objective == "redi" and key == "alpha" and name == "symmetric"
-        ):
-            parts.append(f"{key}={format_value(_number(value))}")
+    keys = spec.hyperparameters if spec is not None else tuple(k for k in HYPERPARAMETERS if k in hyper)
+    if objective == "redi" and _number(hyper.get("alpha")) == 1.0:
+        name, keys = "symmetric", tuple(k for k in keys if k != "alpha")
+    parts = [f"{k}={format_value(_number(hyper[k]))}" for k in keys if _number(hyper.get(k)) is not None]
     if _number(lr) is not None:
         parts.append(f"lr={format_value(_number(lr))}")
     label = f"{name} {', '.join(parts)}".strip()
@@ -173,17 +170,7 @@ def _read_config(path: Path) -> dict[str, Any]:
         return {}
     raw = OmegaConf.load(path)
     out: dict[str, Any] = {}
-    keys = (
-        "objective.name",
-        "alpha",
-        "beta",
-        "gamma",
-        "lr",
-        "seed",
-        "sweep.name",
-        "trainer.collapse",
-        *VARIANT_KEYS,
-    )
+    keys = RUN_KEYS
     for key in keys:
         value = OmegaConf.select(raw, key, default=None, throw_on_resolution_failure=False)
         if OmegaConf.is_config(value):
@@ -276,7 +263,8 @@ def records_from_wandb(entity: str, project: str, group: str, api: Any = None) -
                     "objective.name": lookup(config, "objective.name") or getattr(run, "job_type", None),
                     **{
                         k: lookup(config, k)
-                        for k in ("alpha", "beta", "gamma", "lr", "seed", "sweep.name", *VARIANT_KEYS)
+                        for k in RUN_KEYS
+                        if k not in ("objective.name", "trainer.collapse")
                     },
                     "trainer.collapse": lookup(config, "trainer.collapse"),
                 },
@@ -310,7 +298,8 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
     metric_names: set[str] = set()
     for rec in records:
         objective = rec.config.get("objective.name")
-        values = {k: _number(rec.config.get(k)) for k in ("alpha", "beta", "gamma", "lr")}
+        hyper = {k: _number(rec.config.get(k)) for k in HYPERPARAMETERS}
+        lr = _number(rec.config.get("lr"))
         steps: dict[int, dict[str, Any]] = {}
         for row in rec.history:
             step = _int_or_none(row.get("step"))
@@ -328,10 +317,11 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
         run_info = {
             "run": rec.run,
             "run_id": rec.run_id,
-            "config": config_label(objective, **values, variant=data_variant(rec.config)),
+            "config": config_label(objective, hyper, lr, variant=data_variant(rec.config)),
             "variant": data_variant(rec.config),
             "objective": objective,
-            **values,
+            **hyper,
+            "lr": lr,
             "seed": _int_or_none(rec.config.get("seed")),
             "status": rec.status.get("state"),
             "collapse_step": _int_or_none(rec.status.get("collapse_step")),
@@ -346,7 +336,7 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
             parts.append({**run_info, "step": step, **steps[step]})
     metrics = sorted(metric_names)
     frame = pd.DataFrame(parts, columns=[*RUN_COLUMNS, "step", *metrics])
-    for col in ("alpha", "beta", "gamma", "lr", *metrics):
+    for col in (*HYPERPARAMETERS, "lr", *metrics):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     for col in ("seed", "collapse_step", "final_step", "step"):
         frame[col] = pd.array(frame[col], dtype="Int64")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from redi.analysis.load import benchmarks, curve_column, format_value, runs
+from redi.analysis.load import CONFIG_KEYS, HYPERPARAMETERS, benchmarks, curve_column, format_value, runs
 
 START_LABEL = "stage 1 (start)"
 OBJECTIVE_ORDER = {"sft": 0, "dpo": 1, "simpo": 2, "redi": 3}  # the paper's row order
@@ -84,9 +84,7 @@ def stability_summary(frame: pd.DataFrame, benchmark: str | None = None) -> pd.D
             "run": run_name,
             "config": first["config"],
             "objective": first["objective"],
-            "alpha": first["alpha"],
-            "beta": first["beta"],
-            "gamma": first["gamma"],
+            **{k: first[k] for k in HYPERPARAMETERS},
             "lr": first["lr"],
             "seed": first["seed"],
             "status": first["status"],
@@ -113,9 +111,7 @@ def stability_summary(frame: pd.DataFrame, benchmark: str | None = None) -> pd.D
     if not out.empty:
         out["collapse_step"] = pd.array(out["collapse_step"], dtype="Int64")
         out = out.assign(_rank=out["objective"].map(OBJECTIVE_ORDER).fillna(len(OBJECTIVE_ORDER)))
-        out = out.sort_values(
-            ["_rank", "objective", "alpha", "beta", "gamma", "lr", "seed"], na_position="first"
-        )
+        out = out.sort_values(["_rank", *CONFIG_KEYS, "seed"], na_position="first")
         out = out.drop(columns="_rank")
     return out.reset_index(drop=True)
 
@@ -171,7 +167,7 @@ def table2(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     order = runs(frame).drop_duplicates("config")
     order = order.assign(_rank=order["objective"].map(OBJECTIVE_ORDER).fillna(len(OBJECTIVE_ORDER)))
-    order = order.sort_values(["_rank", "objective", "alpha", "beta", "gamma", "lr"], na_position="first")
+    order = order.sort_values(["_rank", *CONFIG_KEYS], na_position="first")
     for config in order["config"]:
         c = curves[curves["config"] == config]
         if c.empty:

@@ -24,7 +24,8 @@ import pandas as pd
 from redi.infra.tracking import run_tags as tracking_tags
 from redi.objectives import root_hyperparameters
 
-DEFAULT_GROUP_BY = ("objective", "alpha", "beta", "lr")
+# the objective, every key an objective declares (alpha, beta, gamma, nll_weight, ...) and the lr: a configuration
+DEFAULT_GROUP_BY = ("objective", *root_hyperparameters(), "lr")
 
 
 def collapse_metrics(benchmark: str) -> list[tuple[str, str]]:

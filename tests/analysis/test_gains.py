@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -82,3 +83,32 @@ def test_stability_figure_has_the_gain_and_curve_panels(frame):
     assert [a.get_ylabel() for a in axes[1:]] == [
         "pass@1", "chosen log-prob / token", "rejected log-prob / token", "gradient norm", "update norm"
     ]  # fmt: skip
+
+
+def test_an_rpo_sweep_over_nll_weight_keeps_each_weight_apart(tmp_path):
+    """Issue 25 item 5: nll_weight is declared by rpo only; two weights at the same beta, lr and seed are two
+    configurations in every table (they were merged and averaged as if seeds), each paired with the control."""
+    from redi.analysis.tables import stability_summary, table2
+    from tests.analysis.fake_sweep import PAIRED_STEPS, START_SCORES, eval_rows, write_run
+
+    sweep = make_paired_sweep(tmp_path, members=[PAIRED_MEMBERS[0]])  # the alpha = 0 control, seed 1
+    for weight, later in ((0.5, [[1.0, 0.5, 0.5, 0.5], [1.0, 1.0, 0.5, 0.5]]), (2.0, [[0.5] * 4, [0.5] * 4])):
+        run_dir = sweep / f"rpo_nll{weight}"
+        write_run(run_dir, "rpo", {"beta": 0.1, "nll_weight": weight}, 1e-4, None, seed=1)
+        (run_dir / "eval").mkdir()
+        lines = []
+        for step, scores in zip(PAIRED_STEPS, [START_SCORES, *later], strict=True):
+            lines.append({"step": step, "eval/synthetic/pass@1": sum(scores) / 4})
+            rows = eval_rows(step, scores)
+            (run_dir / "eval" / f"step_{step}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    frame = load_sweep(sweep)
+    configs = ["RPO beta=0.1, nll_weight=0.5, lr=1e-4", "RPO beta=0.1, nll_weight=2, lr=1e-4"]
+    table = gains.gains_table(frame).set_index("config")
+    assert sorted(table.index) == configs
+    # final scores [1, 1, .5, .5] and [.5] * 4 against the control's [1, .5, .5, .5]: +0.125 and -0.125, 1 seed each
+    assert table.loc[configs[0], ["final_gain", "seeds"]].tolist() == [pytest.approx(0.125), 1]
+    assert table.loc[configs[1], ["final_gain", "seeds"]].tolist() == [pytest.approx(-0.125), 1]
+    assert table["nll_weight"].tolist() == [0.5, 2.0]
+    assert set(table2(frame)["config"]) >= set(configs)
+    assert set(stability_summary(frame)["config"]) >= set(configs)

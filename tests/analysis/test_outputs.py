@@ -230,3 +230,21 @@ def test_there_is_a_notebook_per_figure_family():
         "stability_summary",
         "table2",
     }
+
+
+@pytest.mark.parametrize("logged", ["nothing", "training steps only"])
+def test_command_draws_a_sweep_whose_member_failed_after_starting(sweep, logged, capsys):
+    """Issue 24 item 11: a member that failed after it started (status failed, config written, no evaluation)
+    used to end redi analyze in a KeyError in collapse_figure; its figures and tables are now written."""
+    from fake_sweep import write_run
+
+    failed = sweep / "alpha=0.5,lr=0.0001,objective=redi"
+    write_run(failed, "redi", {"alpha": 0.5}, 1e-4, None)
+    rows = [] if logged == "nothing" else [{"step": s, "train/logps_chosen": -0.1} for s in (1, 2, 3)]
+    (failed / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (failed / "status.json").write_text(json.dumps({"state": "failed", "step": 3, "objective": "redi"}))
+    assert analysis_main([str(sweep)]) == 0
+    out = sweep / "analysis"
+    assert {"fig7_alpha.png", "stability.png", "summary.md", "gains.md"} <= {p.name for p in out.iterdir()}
+    summary = pd.read_csv(out / "summary.csv").set_index("run")
+    assert summary.loc["alpha=0.5,lr=0.0001,objective=redi", "status"] == "failed"
