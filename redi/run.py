@@ -49,7 +49,7 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
     from redi.infra.session import Session
     from redi.infra.status import Status
     from redi.loop.preemption import StopAtOnce
-    from redi.stages import evaluation, stage1, training
+    from redi.stages import evaluation, stage1, teacher, training
     from redi.stages.inputs import needs_stage1_model
     from redi.stages.result import RunResult
 
@@ -73,6 +73,7 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
             if cfg.trainer.threads:
                 torch.set_num_threads(cfg.trainer.threads)
             with Session.open(run_dir, env, objective=spec.name, hyperparameters=hyper) as session:
+                teacher.ensure(cfg, env)  # data.synthetic.teacher=model: its traces, trained and sampled once
                 if cfg.mode == "stage1":
                     result = stage1.run(cfg, session)
                 else:

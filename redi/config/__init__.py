@@ -7,7 +7,13 @@ loads Hydra and OmegaConf only (no torch), so a rejected config fails before the
 Cross-field checks that Hydra cannot express live beside their modules and run from :mod:`redi.validate`.
 """
 
-from redi.config.data import BuilderConfig, DataConfig, SelfGeneratedConfig, SyntheticTeacherConfig
+from redi.config.data import (
+    BuilderConfig,
+    DataConfig,
+    ModelTeacherConfig,
+    SelfGeneratedConfig,
+    SyntheticTeacherConfig,
+)
 from redi.config.eval import BenchmarkConfig, EvalConfig, GraderConfig
 from redi.config.model import LoraConfig, ModelConfig, TinyArchConfig
 from redi.config.objective import ObjectiveConfig, objective_node, objective_schema
@@ -35,6 +41,7 @@ __all__ = [
     "StageOneConfig",
     "SweepConfig",
     "SyntheticTeacherConfig",
+    "ModelTeacherConfig",
     "TinyArchConfig",
     "TrainerConfig",
     "objective_node",

@@ -4,6 +4,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from redi.config.model import TinyArchConfig
+
+
+@dataclass
+class ModelTeacherConfig:
+    """A teacher that is a model (``data.synthetic.teacher=model``): trained on the task's ground truth, then sampled.
+
+    The paper's setting in miniature: a larger Qwen2 model (``arch``) is fine-tuned on correct traces of
+    ``train_problems`` problems drawn with ``train_seed`` (cached like stage 1, keyed by these settings), then writes
+    ``num_samples`` traces per training problem of the student at ``temperature``, graded by the project's grader
+    (redi.stages.teacher). ``draw`` seeds the sampling: another draw is another teacher data set from one model.
+    """
+
+    arch: TinyArchConfig = field(
+        default_factory=lambda: TinyArchConfig(
+            hidden_size=256,
+            num_hidden_layers=4,
+            num_attention_heads=8,
+            num_key_value_heads=4,
+            intermediate_size=768,
+        )  # fmt: skip
+    )
+    train_problems: int = 10000
+    train_seed: int = 777  # the ground-truth problems' seed (data.synthetic.seed draws the student's)
+    lr: float = 1e-3
+    epochs: float = 1.0
+    micro_batch_size: int = 32
+    warmup_ratio: float = 0.05
+    seed: int = 42  # the teacher's initialisation and batch order
+    num_samples: int = 4  # traces per training problem, as R1 wrote several per problem
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    batch_size: int = 64
+    draw: int = 0  # the sampling seed
+    traces: str | None = None  # set by the teacher stage: the sampled traces file (do not set by hand)
+
 
 @dataclass
 class SyntheticTeacherConfig:
@@ -41,6 +78,10 @@ class SyntheticTeacherConfig:
     task: str = "column"
     shortcut_rate: float = 0.3
     shortcut_error_rate: float = 0.6
+    # rules: the traces are written by these rules (error_rate, error_types, ...); model: by a model trained on the
+    # task's ground truth and sampled (model_teacher), its mistakes its own (redi.stages.teacher)
+    teacher: str = "rules"
+    model_teacher: ModelTeacherConfig = field(default_factory=ModelTeacherConfig)
 
 
 @dataclass

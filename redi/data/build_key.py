@@ -58,7 +58,15 @@ def source_fingerprint(cfg: Any) -> dict[str, Any]:
         grading = Path(__file__).parents[1] / "eval"  # the teacher labels its traces with the grader
         h = hashlib.sha256(b"".join((grading / f).read_bytes() for f in _GRADING_FILES))
         code = _code_hash(_TEACHER_FILES) + h.hexdigest()[:16]
-        return {"synthetic": _plain(cfg.synthetic), "code": code}
+        settings = dict(_plain(cfg.synthetic))
+        if settings.get("teacher", "rules") == "rules":
+            settings.pop("model_teacher", None)  # the rules teacher does not read it
+            return {"synthetic": settings, "code": code}
+        traces = settings["model_teacher"].get(
+            "traces"
+        )  # the sampled file (redi.stages.teacher): its content
+        digest = file_sha256(Path(traces)) if traces and Path(traces).is_file() else None
+        return {"synthetic": settings, "code": code, "traces_sha256": digest}
     if cfg.source == "local":
         path = Path(str(cfg.path)).expanduser()
         if not path.is_file():

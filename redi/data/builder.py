@@ -364,8 +364,9 @@ def build_training_data(
         )
         if built.funnel.get("sft_rows", 1) == 0 and built.funnel.get("pair_rows", 1) == 0:
             raise DataError(empty_message(built.funnel, "sft", origin_of(cfg)))
-        built.sft.save_to_disk(str(work / "sft"))
-        built.pairs.save_to_disk(str(work / "pairs"))
+        for name, table in (("sft", built.sft), ("pairs", built.pairs)):
+            if len(table):  # Arrow cannot read an empty table back: load_cached makes it empty instead
+                table.save_to_disk(str(work / name))
         (work / "inputs.json").write_text(json.dumps(inputs, indent=2, sort_keys=True, default=str))
         (work / "funnel.json").write_text(json.dumps(built.funnel, indent=2))
     log.info("data: built %s from %s\n%s", target, cfg.source, format_funnel(built.funnel))

@@ -27,12 +27,11 @@ def check_teacher(c: Checks) -> None:
     """data.synthetic: the teacher's own rules (redi.data.synthetic.teacher)."""
     from omegaconf import OmegaConf
 
-    from redi.config import SyntheticTeacherConfig
-    from redi.data.synthetic.teacher import validate_teacher_config
+    from redi.data.synthetic.teacher import teacher_config, validate_teacher_config
 
     node = c.node
     values = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(vars(node))
-    c.guard(lambda: validate_teacher_config(SyntheticTeacherConfig(**values)), ValueError, TypeError)
+    c.guard(lambda: validate_teacher_config(teacher_config(values)), ValueError, TypeError)
 
 
 def check_local_path(c: Checks) -> None:

@@ -112,15 +112,14 @@ def grad_norm_ratio(model, rows, indices: list[int], pad_id: int) -> float:
 
 def make_probe(cfg: DictConfig, tokenizer, n: int) -> Probe:
     """Branch sites of ``n`` held-out problems' correct traces (written with column work, as the teacher does)."""
-    from redi.config import SyntheticTeacherConfig
     from redi.data.synthetic import heldout_problems, make_traces, parse_expression
     from redi.data.synthetic.columns import format_tokens
     from redi.data.synthetic.problems import Problem
+    from redi.data.synthetic.teacher import teacher_config
     from redi.data.tokenize import Encoded, Encoder, TokenizationSettings, collate
     from redi.validate import to_container
 
-    teacher = SyntheticTeacherConfig(**to_container(cfg.data.synthetic))
-    teacher = SyntheticTeacherConfig(**{**teacher.__dict__, "num_eval_problems": n})
+    teacher = teacher_config({**to_container(cfg.data.synthetic), "num_eval_problems": n})
     rng = random.Random(0)
     settings = TokenizationSettings(
         prompt_template=cfg.data.prompt_template,

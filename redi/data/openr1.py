@@ -268,11 +268,21 @@ def _plain_config(node: Any) -> Any:
 
 @functools.lru_cache(maxsize=2)
 def _synthetic_traces(settings: str) -> datasets.Dataset:
-    """The teacher's rows for these settings, generated once per process (tokenizer training and the builder)."""
-    from redi.config import SyntheticTeacherConfig
-    from redi.data.synthetic import generate_teacher_rows  # local import: the teacher imports the grader
+    """The teacher's rows for these settings, generated once per process (tokenizer training and the builder).
 
-    return datasets.Dataset.from_list(generate_teacher_rows(SyntheticTeacherConfig(**json.loads(settings))))
+    teacher=model: the traces the teacher stage sampled (redi.stages.teacher), read from the file it wrote.
+    """
+    from redi.data.synthetic.teacher import generate_teacher_rows, teacher_config  # imports the grader
+
+    cfg = teacher_config(json.loads(settings))
+    if cfg.teacher == "model":
+        if not cfg.model_teacher.traces:
+            raise DataError(
+                "data.synthetic.teacher=model: the teacher's traces are not built yet (redi.stages.teacher builds "
+                "them before any data is read; run through python -m redi.run)"
+            )
+        return datasets.Dataset.from_json(cfg.model_teacher.traces)
+    return datasets.Dataset.from_list(generate_teacher_rows(cfg))
 
 
 def check_local_file(cfg: DataConfig) -> None:

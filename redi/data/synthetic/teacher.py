@@ -4,14 +4,63 @@ marked by the project's grader), and the held-out evaluation split."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
-from redi.config import GraderConfig, SyntheticTeacherConfig
+from redi.config import GraderConfig, ModelTeacherConfig, SyntheticTeacherConfig, TinyArchConfig
 from redi.data.synthetic.errors import ERROR_TYPES, make_traces
-from redi.data.synthetic.problems import _problems, hardness
+from redi.data.synthetic.problems import Problem, _problems, hardness
 from redi.data.synthetic.shortcut import make_shortcut_traces
 
 # column: the column-work teacher (mistakes in the work); shortcut: a step may skip its work and then often fails
 TASKS = ("column", "shortcut")
+# rules: traces written by the rules above; model: sampled from a model trained on ground truth (redi.stages.teacher)
+TEACHERS = ("rules", "model")
+
+
+def teacher_config(values: dict) -> SyntheticTeacherConfig:
+    """A SyntheticTeacherConfig from plain values (a config container or JSON), nested blocks included."""
+    values = dict(values)
+    block = values.get("model_teacher")
+    if isinstance(block, dict):
+        block = dict(block)
+        if isinstance(block.get("arch"), dict):
+            block["arch"] = TinyArchConfig(**block["arch"])
+        values["model_teacher"] = ModelTeacherConfig(**block)
+    return SyntheticTeacherConfig(**values)
+
+
+def validate_model_teacher(cfg: ModelTeacherConfig) -> None:
+    """Raise naming the data.synthetic.model_teacher key and value the model teacher cannot use."""
+    key = "data.synthetic.model_teacher"
+    for name in ("train_problems", "micro_batch_size", "num_samples", "max_new_tokens", "batch_size"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{key}.{name} must be >= 1, got {getattr(cfg, name)!r}")
+    for name in ("lr", "epochs"):
+        if not getattr(cfg, name) > 0:
+            raise ValueError(f"{key}.{name} must be > 0, got {getattr(cfg, name)!r}")
+    for name in ("train_seed", "seed", "draw"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{key}.{name} must be >= 0, got {getattr(cfg, name)!r}")
+    if not 0 <= cfg.warmup_ratio < 1:
+        raise ValueError(f"{key}.warmup_ratio must be in [0, 1), got {cfg.warmup_ratio!r}")
+    if cfg.temperature < 0 or not 0 < cfg.top_p <= 1:
+        raise ValueError(
+            f"{key}: temperature must be >= 0 and top_p in (0, 1], got {cfg.temperature}, {cfg.top_p}"
+        )
+    arch = cfg.arch
+    if min(
+        arch.hidden_size, arch.num_hidden_layers, arch.num_attention_heads, arch.num_key_value_heads
+    ) < 1 or (
+        arch.hidden_size % arch.num_attention_heads or arch.num_attention_heads % arch.num_key_value_heads
+    ):
+        raise ValueError(
+            f"{key}.arch: hidden_size must be a multiple of num_attention_heads and that of num_key_value_heads "
+            f"(all >= 1), got {arch.hidden_size}, {arch.num_attention_heads}, {arch.num_key_value_heads}"
+        )
+    if cfg.traces is not None and not Path(cfg.traces).is_file():
+        raise ValueError(
+            f"{key}.traces: no such file {cfg.traces!r} (the teacher stage sets it; leave it null)"
+        )
 
 
 def validate_teacher_config(cfg: SyntheticTeacherConfig) -> None:
@@ -46,6 +95,10 @@ def validate_teacher_config(cfg: SyntheticTeacherConfig) -> None:
             raise ValueError(f"data.synthetic.{key} must be in [0, 1], got {value!r}")
     if cfg.heldout_buckets < 2:
         raise ValueError(f"data.synthetic.heldout_buckets must be >= 2, got {cfg.heldout_buckets}")
+    if cfg.teacher not in TEACHERS:
+        raise ValueError(f"data.synthetic.teacher: unknown teacher {cfg.teacher!r}; known: {list(TEACHERS)}")
+    if cfg.teacher == "model":
+        validate_model_teacher(cfg.model_teacher)
 
 
 def grade_traces(texts: list[str], golds: list[str], grader_cfg: GraderConfig | None = None) -> list[bool]:
@@ -56,6 +109,30 @@ def grade_traces(texts: list[str], golds: list[str], grader_cfg: GraderConfig | 
         return [v.correct for v in grader.grade(texts, golds)]
 
 
+def training_problems(cfg: SyntheticTeacherConfig) -> list[Problem]:
+    """The task's ``cfg.num_problems`` training problems (never a held-out expression), deterministic given cfg."""
+    return _problems(cfg, cfg.num_problems, heldout=False, salt=1)
+
+
+def problem_row(cfg: SyntheticTeacherConfig, index: int, problem: Problem, generations: list[str],
+                complete: list[bool], errors: list[str | None]) -> dict:  # fmt: skip
+    """One problem's Open-R1-schema row (verdict columns are added by the caller, from the grader)."""
+    return {
+        "problem": problem.text,
+        "answer": str(problem.answer),
+        "source": f"synthetic_{problem.kind}",
+        "uuid": f"synthetic-{cfg.seed}-{index:06d}",
+        "problem_is_valid": "yes",
+        "problem_type": "Arithmetic",
+        "question_type": "math-word-problem",
+        "expression": problem.expression,
+        "generations": generations,
+        "is_reasoning_complete": complete,
+        "finish_reasons": ["stop" if c else "length" for c in complete],
+        "error_types": errors,
+    }
+
+
 def generate_teacher_rows(cfg: SyntheticTeacherConfig, grader_cfg: GraderConfig | None = None) -> list[dict]:
     """Training rows in the Open-R1 schema, deterministic given ``cfg``.
 
@@ -64,7 +141,7 @@ def generate_teacher_rows(cfg: SyntheticTeacherConfig, grader_cfg: GraderConfig 
     is_reasoning_complete, finish_reasons, error_types (the injected mistake per trace, or None).
     """
     validate_teacher_config(cfg)
-    problems = _problems(cfg, cfg.num_problems, heldout=False, salt=1)
+    problems = training_problems(cfg)
     rng = random.Random(cfg.seed * 1_000_003 + 2)
     hard = [hardness(p) for p in problems]
     mean_hard = sum(hard) / len(hard)
@@ -77,20 +154,9 @@ def generate_teacher_rows(cfg: SyntheticTeacherConfig, grader_cfg: GraderConfig 
         traces = maker(p, n, p_error, cfg, rng)
         answer = str(p.answer)
         rows.append(
-            {
-                "problem": p.text,
-                "answer": answer,
-                "source": f"synthetic_{p.kind}",
-                "uuid": f"synthetic-{cfg.seed}-{i:06d}",
-                "problem_is_valid": "yes",
-                "problem_type": "Arithmetic",
-                "question_type": "math-word-problem",
-                "expression": p.expression,
-                "generations": [t.text for t in traces],
-                "is_reasoning_complete": [t.complete for t in traces],
-                "finish_reasons": ["stop" if t.complete else "length" for t in traces],
-                "error_types": [t.error for t in traces],
-            }
+            problem_row(
+                cfg, i, p, [t.text for t in traces], [t.complete for t in traces], [t.error for t in traces]
+            )
         )
         texts += [t.text for t in traces]
         golds += [answer] * len(traces)
