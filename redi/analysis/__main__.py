@@ -1,7 +1,11 @@
 """``python -m redi.analysis <sweep>``: the paper's figures (PNG) and tables (markdown and CSV), without Jupyter.
 
-<sweep> is a sweep directory, a sweep name under runs/sweeps, or wandb:<entity>/<project>/<group>.
-Output goes to <sweep dir>/analysis/ (``--out`` to choose; required for a W&B group).
+<sweep> is a sweep directory, a sweep name under runs/sweeps, a committed sweep (a directory with raw/, e.g.
+sweeps/<name>), or wandb:<entity>/<project>/<group>. Output goes to <sweep dir>/analysis/, or beside raw/ for a
+committed sweep (``--out`` to choose; required for a W&B group).
+``--export SWEEP_DIR COMMITTED_DIR`` writes the sweep's raw results into COMMITTED_DIR/raw (redi.analysis.raw), then
+its tables and figures beside them from raw/ alone: running ``redi analyze COMMITTED_DIR`` again gives the same
+bytes (figures carry no date or version; tables are sorted).
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from redi.analysis import figures, gains, tables  # noqa: E402
+from redi.analysis import figures, gains, raw, tables  # noqa: E402
 from redi.analysis.load import load_sweep, resolve_sweep, runs  # noqa: E402
+
+#: PNG metadata: none (matplotlib writes its version otherwise), so a figure's bytes depend on its data only.
+PNG_METADATA = {"Software": None}
 
 
 def write_all(source: str | Path, out: Path | None = None, benchmark: str | None = None) -> list[Path]:
@@ -24,7 +31,7 @@ def write_all(source: str | Path, out: Path | None = None, benchmark: str | None
     if out is None:
         if isinstance(resolved, str):
             raise SystemExit("redi.analysis: a W&B source needs --out DIR")
-        out = Path(resolved) / "analysis"
+        out = Path(resolved) if raw.has_raw(resolved) else Path(resolved) / "analysis"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frame = load_sweep(resolved)
@@ -34,7 +41,7 @@ def write_all(source: str | Path, out: Path | None = None, benchmark: str | None
 
     def save_fig(fig, name: str) -> None:
         path = out / f"{name}.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, metadata=PNG_METADATA)
         written.append(path)
 
     for family in figures.FAMILIES:
@@ -63,15 +70,30 @@ def write_all(source: str | Path, out: Path | None = None, benchmark: str | None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m redi.analysis", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "sweep", help="sweep directory, sweep name under runs/sweeps, or wandb:<entity>/<project>/<group>"
+        "sweep",
+        nargs="?",
+        help="sweep directory, sweep name under runs/sweeps, committed sweep (with raw/), or wandb:<entity>/<project>/<group>",
+    )
+    parser.add_argument(
+        "--export",
+        nargs=2,
+        metavar=("SWEEP_DIR", "COMMITTED_DIR"),
+        help="write SWEEP_DIR's raw results into COMMITTED_DIR/raw, then its tables and figures from them",
     )
     parser.add_argument("--out", type=Path, default=None, help="output directory (default <sweep>/analysis)")
     parser.add_argument(
         "--benchmark", default=None, help="benchmark for accuracy (default: the only one, else the mean)"
     )
     args = parser.parse_args(argv)
+    if (args.sweep is None) == (args.export is None):
+        parser.error("give a sweep to analyse, or --export SWEEP_DIR COMMITTED_DIR")
     try:
-        written = write_all(args.sweep, args.out, args.benchmark)
+        if args.export:
+            source, committed = args.export
+            exported = raw.export_sweep(resolve_sweep(source), committed)
+            written = exported + write_all(committed, args.out, args.benchmark)
+        else:
+            written = write_all(args.sweep, args.out, args.benchmark)
     except FileNotFoundError as e:
         print(f"redi.analysis: {e}", file=sys.stderr)
         return 2

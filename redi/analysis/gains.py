@@ -18,9 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from redi.analysis.load import CONFIG_KEYS, HYPERPARAMETERS, benchmarks, config_label, runs
+from redi.analysis.load import (
+    CONFIG_KEYS,
+    HYPERPARAMETERS,
+    benchmarks,
+    config_label,
+    eval_steps,
+    problem_scores,
+    runs,
+)
 from redi.analysis.tables import OBJECTIVE_ORDER, accuracy, to_markdown
-from redi.eval.paired import NAN_GAIN, PairedGain, eval_steps, mean_gain, paired_gain, problem_scores
+from redi.eval.paired import NAN_GAIN, PairedGain, mean_gain, paired_gain
 
 GAIN_COLUMNS = (
     "series",
@@ -29,12 +37,18 @@ GAIN_COLUMNS = (
     *HYPERPARAMETERS,
     "lr",
     "seeds",
+    "varies",
+    "final_acc",
+    "control_acc",
+    "final_gain",
+    "final_se",
+    "final_low",
+    "final_high",
+    "per_replicate",
     "best_step",
     "control_best_step",
     "best_gain",
     "best_se",
-    "final_gain",
-    "final_se",
     "problems",
 )
 
@@ -70,11 +84,11 @@ def _best_step(frame: pd.DataFrame, run_names: list[str], benchmark: str | None)
     return int(curve.idxmax()) if len(curve) else None
 
 
-def _scores(run_dir: str, step: int | None, benchmark: str | None) -> pd.Series | None:
+def _scores(frame: pd.DataFrame, location: str, step: int | None, benchmark: str | None) -> pd.Series | None:
     if step is None:
         return None
     try:
-        return problem_scores(run_dir, step, benchmark)
+        return problem_scores(frame, location, step, benchmark)
     except (FileNotFoundError, OSError):
         return None
 
@@ -98,8 +112,31 @@ def _gain(pairs: list[tuple[pd.Series, pd.Series]], benches: list[str]) -> Paire
     return mean_gain(per)
 
 
-def _last_step(run_dir: str) -> int | None:
-    steps = eval_steps(run_dir)
+def replicate_key(info: pd.DataFrame) -> pd.Series:
+    """What pairs a run with its control: every seed of the config (``replicate``), or the seed alone."""
+    if "replicate" in info:
+        return info["replicate"].fillna("").astype(str)
+    return info["seed"].astype("float").fillna(-1.0).astype(str)
+
+
+def replicate_varies(replicates: pd.Series) -> str:
+    """The seed keys whose values differ between a configuration's replicates, e.g. ``seed, stage1.seed``."""
+    values: dict[str, set[str]] = {}
+    for text in replicates.dropna():
+        for part in str(text).split(", "):
+            if "=" in part:
+                key, value = part.split("=", 1)
+                values.setdefault(key, set()).add(value)
+    return ", ".join(k for k in sorted(values) if len(values[k]) > 1)
+
+
+def _mean_score(scores: list[pd.Series]) -> float:
+    """Mean pass@1 over replicates (each the mean of its per-problem scores); NaN with none."""
+    return float(np.mean([s.mean() for s in scores])) if scores else math.nan
+
+
+def _last_step(frame: pd.DataFrame, location: str) -> int | None:
+    steps = eval_steps(frame, location)
     return steps[-1] if steps else None
 
 
@@ -113,7 +150,7 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
     if info.empty:
         return pd.DataFrame(columns=list(GAIN_COLUMNS))
     benches = [benchmark] if benchmark else benchmarks(frame)
-    info = info.assign(_seed=info["seed"].astype("float").fillna(-1.0))
+    info = info.assign(_replicate=replicate_key(info))
     control = info[is_control(info)]
     control_best: dict[tuple[float, str], int | None] = {}
     rows: list[dict[str, Any]] = []
@@ -128,20 +165,24 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
         best_t = _best_step(frame, g["run"].tolist(), benchmark)
         best_pairs, final_pairs = [], []
         for _, t in g.iterrows():
-            c = ctrl[ctrl["_seed"] == t["_seed"]]
+            c = ctrl[ctrl["_replicate"] == t["_replicate"]]
             if c.empty:
                 continue
             t_dir, c_dir = str(t["location"]), str(c["location"].iloc[0])
-            pair = (_scores(t_dir, best_t, benchmark), _scores(c_dir, control_best[lr, base], benchmark))
+            pair = (
+                _scores(frame, t_dir, best_t, benchmark),
+                _scores(frame, c_dir, control_best[lr, base], benchmark),
+            )
             if pair[0] is not None and pair[1] is not None:
                 best_pairs.append(pair)
             pair = (
-                _scores(t_dir, _last_step(t_dir), benchmark),
-                _scores(c_dir, _last_step(c_dir), benchmark),
+                _scores(frame, t_dir, _last_step(frame, t_dir), benchmark),
+                _scores(frame, c_dir, _last_step(frame, c_dir), benchmark),
             )
             if pair[0] is not None and pair[1] is not None:
                 final_pairs.append(pair)
         best, final = _gain(best_pairs, benches), _gain(final_pairs, benches)
+        low, high = final.interval() if final_pairs else (math.nan, math.nan)
         rows.append(
             {
                 "series": series_label(first),
@@ -150,12 +191,18 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
                 **{k: first[k] for k in HYPERPARAMETERS},
                 "lr": lr,
                 "seeds": max(best.seeds, final.seeds),
+                "varies": replicate_varies(g["replicate"]),
+                "final_acc": _mean_score([t for t, _ in final_pairs]),
+                "control_acc": _mean_score([c for _, c in final_pairs]),
+                "final_gain": final.gain,
+                "final_se": final.se,
+                "final_low": low,
+                "final_high": high,
+                "per_replicate": " ".join(f"{100 * _gain([p], benches).gain:+.1f}" for p in final_pairs),
                 "best_step": best_t if best_t is not None else pd.NA,
                 "control_best_step": control_best[lr, base] if control_best[lr, base] is not None else pd.NA,
                 "best_gain": best.gain,
                 "best_se": best.se,
-                "final_gain": final.gain,
-                "final_se": final.se,
                 "problems": max(best.problems, final.problems),
             }
         )
@@ -170,30 +217,48 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
 
 
 def gains_markdown(table: pd.DataFrame) -> str:
-    """The gains table as markdown, in points: ``+1.8 ± 0.6`` (paired SE over problems and seeds)."""
+    """The gains table as markdown, in points: the final gain ``+1.8 ± 0.6`` (paired SE over problems and
+    replicates), its 95 % interval (t with replicates - 1 df for 2-5 replicates), each replicate's gain, and the
+    best checkpoint's gain."""
 
     def cell(gain: float, se: float) -> str:
         return "-" if pd.isna(gain) else f"{100 * gain:+.1f} ± {100 * se:.1f}"
 
+    def accuracy(value: float) -> str:
+        return "-" if pd.isna(value) else f"{value:.3f}"
+
     shown = pd.DataFrame(
         {
             "config": table["config"],
-            "seeds": table["seeds"].astype(str),
-            "best - control (points)": [
-                cell(g, s) for g, s in zip(table["best_gain"], table["best_se"], strict=True)
-            ],
-            "step (control)": [
-                f"{b} ({c})" if pd.notna(b) else "-"
-                for b, c in zip(table["best_step"], table["control_best_step"], strict=True)
+            "replicates": table["seeds"].astype(str),
+            "pass@1 (control)": [
+                f"{accuracy(a)} ({accuracy(c)})" if pd.notna(a) else "-"
+                for a, c in zip(table["final_acc"], table["control_acc"], strict=True)
             ],
             "final - control (points)": [
                 cell(g, s) for g, s in zip(table["final_gain"], table["final_se"], strict=True)
             ],
+            "95% CI": [
+                "-" if pd.isna(lo) else f"{100 * lo:+.1f} to {100 * hi:+.1f}"
+                for lo, hi in zip(table["final_low"], table["final_high"], strict=True)
+            ],
+            "per replicate": [p or "-" for p in table["per_replicate"].fillna("")],
+            "best - control (points)": [
+                cell(g, s) for g, s in zip(table["best_gain"], table["best_se"], strict=True)
+            ],
+            "step (control)": [
+                f"{b} ({c if pd.notna(c) else '-'})" if pd.notna(b) else "-"
+                for b, c in zip(table["best_step"], table["control_best_step"], strict=True)
+            ],
             "problems": table["problems"].astype(str),
         }
     )
+    varies = sorted({v for v in table["varies"].fillna("") if v})
     note = (
-        "\nPaired gain over the REDI alpha = 0 control at the same lr and seed, in pass@1 points; ± is the paired "
-        "standard error over problems and seeds (redi/eval/paired.py).\n"
+        "\nPaired gain over the REDI alpha = 0 control (same lr, seeds and data) on the same problems, in pass@1 "
+        "points, at the final evaluation and at each side's best checkpoint; ± is the paired standard error over "
+        "problems and replicates, the 95% CI uses Student's t with replicates - 1 degrees of freedom for 2-5 "
+        "replicates (redi/eval/paired.py). "
+        + (f"A replicate varies {'; '.join(varies)}.\n" if varies else "One replicate per configuration.\n")
     )
     return to_markdown(shown) + note

@@ -4,7 +4,8 @@ Two sources give the same columns:
 - a sweep directory (``runs/sweeps/<name>/``, one run directory per member: ``.hydra/config.yaml``,
   ``status.json``, ``metrics.jsonl``), read offline;
 - a W&B group (``wandb:<entity>/<project>/<group>``), read through ``wandb.Api`` (offline W&B runs cannot be
-  read back by Python, so offline analysis always reads the run directories).
+  read back by Python, so offline analysis always reads the run directories);
+- a committed sweep (``sweeps/<name>/`` with ``raw/``): the same records from its raw results (redi.analysis.raw).
 
 Rows that share a step (training metrics and an evaluation logged at the same step) are merged into one row.
 The per-step accuracy every curve, best step and collapse replay reads is ``eval/<bench>/curve/<metric>``
@@ -14,7 +15,6 @@ The per-step accuracy every curve, best step and collapse replay reads is ``eval
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,11 +23,14 @@ from typing import Any
 
 import pandas as pd
 
+from redi.analysis import raw
 from redi.infra.tracking import format_value  # the spelling of hyperparameters in W&B tags and labels
 from redi.objectives import OBJECTIVES, root_hyperparameters
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: A committed sweep's runs are located as ``raw/<run>`` (relative to the sweep; redi.analysis.raw).
+RAW_PREFIX = "raw/"
 #: Every objective's declared hyperparameters (alpha, beta, gamma, nll_weight, ...): root keys, one column each.
 HYPERPARAMETERS = root_hyperparameters()
 #: Columns describing the run, in this order, before ``step`` and the metric columns.
@@ -40,6 +43,7 @@ RUN_COLUMNS = (
     *HYPERPARAMETERS,
     "lr",
     "seed",
+    "replicate",
     "status",
     "collapse_step",
     "final_step",
@@ -148,35 +152,63 @@ def resolve_sweep(source: str | Path) -> str | Path:
     )
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    if not path.exists():
-        return rows
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line cut by a crash: what came before is intact
-    return rows
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    """The composed config, with interpolations resolved where they can be (``${stage1.lr}``), else None."""
+def _config_values(node: Any) -> dict[str, Any]:
+    """RUN_KEYS of a composed config (a DictConfig or a plain dict), interpolations resolved where they can be
+    (``${stage1.lr}``), else None."""
     from omegaconf import OmegaConf
 
-    if not path.exists():
-        return {}
-    raw = OmegaConf.load(path)
+    raw = node if OmegaConf.is_config(node) else OmegaConf.create(node or {})
     out: dict[str, Any] = {}
-    keys = RUN_KEYS
-    for key in keys:
+    for key in RUN_KEYS:
         value = OmegaConf.select(raw, key, default=None, throw_on_resolution_failure=False)
         if OmegaConf.is_config(value):
             value = OmegaConf.to_container(value, resolve=False)
         out[key] = value
+    out["replicate"] = replicate_of(raw)
     return out
+
+
+def replicate_of(config: Any) -> str:
+    """Every seed of a composed config (keys ending in ``seed``), ``data.synthetic.seed=1234, seed=1, ...``: what
+    tells one replicate of a configuration from another, and pairs a run with its control."""
+    from omegaconf import OmegaConf
+
+    node = config if OmegaConf.is_config(config) else OmegaConf.create(config or {})
+    found: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif prefix.rsplit(".", 1)[-1].endswith("seed") and not prefix.startswith("hydra"):
+            resolved = OmegaConf.select(node, prefix, default=None, throw_on_resolution_failure=False)
+            if isinstance(resolved, int) and not isinstance(resolved, bool):
+                found[prefix] = resolved
+
+    walk("", OmegaConf.to_container(node, resolve=False))
+    return ", ".join(f"{k}={v}" for k, v in sorted(found.items()))
+
+
+def _record(
+    run: str, config: Mapping[str, Any], status: Mapping[str, Any], history: list, location: str
+) -> RunRecord:
+    """A run's record from its composed config, status.json and metrics rows (a run directory or raw/ alike)."""
+    values = _config_values(config)
+    if not values.get("objective.name") and status.get("objective"):
+        values["objective.name"] = status["objective"]
+    return RunRecord(
+        run=run,
+        config=values,
+        status={
+            "state": status.get("state", "pending"),
+            "collapse_step": status.get("collapse_step"),
+            "step": status.get("step"),
+        },
+        history=history,
+        location=location,
+        run_id=status.get("wandb_run_id"),
+        collapse=values.get("trainer.collapse") or {},
+    )
 
 
 def is_run_dir(path: Path) -> bool:
@@ -193,27 +225,20 @@ def records_from_dir(sweep_dir: str | Path) -> list[RunRecord]:
     )
     records = []
     for run_dir in run_dirs:
-        config = _read_config(run_dir / ".hydra" / "config.yaml")
-        status_path = run_dir / "status.json"
-        status = json.loads(status_path.read_text()) if status_path.exists() else {"state": "pending"}
-        if not config.get("objective.name") and status.get("objective"):
-            config["objective.name"] = status["objective"]
-        records.append(
-            RunRecord(
-                run=run_dir.name,
-                config=config,
-                status={
-                    "state": status.get("state", "pending"),
-                    "collapse_step": status.get("collapse_step"),
-                    "step": status.get("step"),
-                },
-                history=_read_jsonl(run_dir / "metrics.jsonl"),
-                location=str(run_dir),
-                run_id=status.get("wandb_run_id"),
-                collapse=config.get("trainer.collapse") or {},
-            )
-        )
+        entry = raw.run_entry(run_dir)
+        status = entry["status"] or {"state": "pending"}
+        records.append(_record(run_dir.name, entry["config"], status, entry["metrics"], str(run_dir)))
     return records
+
+
+def records_from_raw(directory: str | Path) -> list[RunRecord]:
+    """One record per run of a committed sweep's raw/runs.jsonl.gz; locations ``raw/<run>`` (relative to it)."""
+    return [
+        _record(
+            e["run"], e["config"], e["status"] or {"state": "pending"}, e["metrics"], RAW_PREFIX + e["run"]
+        )
+        for e in raw.read_runs(directory)
+    ]
 
 
 def parse_wandb_spec(spec: str) -> tuple[str, str, str]:
@@ -267,6 +292,7 @@ def records_from_wandb(entity: str, project: str, group: str, api: Any = None) -
                         if k not in ("objective.name", "trainer.collapse")
                     },
                     "trainer.collapse": lookup(config, "trainer.collapse"),
+                    "replicate": replicate_of(config),
                 },
                 status={
                     "state": state,
@@ -323,6 +349,7 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
             **hyper,
             "lr": lr,
             "seed": _int_or_none(rec.config.get("seed")),
+            "replicate": rec.config.get("replicate") or "",
             "status": rec.status.get("state"),
             "collapse_step": _int_or_none(rec.status.get("collapse_step")),
             "final_step": _int_or_none(rec.status.get("step"))
@@ -340,7 +367,7 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     for col in ("seed", "collapse_step", "final_step", "step"):
         frame[col] = pd.array(frame[col], dtype="Int64")
-    for col in ("run", "run_id", "config", "objective", "status", "location"):
+    for col in ("run", "run_id", "config", "objective", "replicate", "status", "location"):
         frame[col] = frame[col].astype("object")
     frame = frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
     return add_curve_columns(frame)
@@ -375,16 +402,38 @@ def add_curve_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_sweep(source: str | Path, *, api: Any = None) -> pd.DataFrame:
-    """The tidy table of a sweep: a directory, a sweep name under runs/sweeps, or ``wandb:<entity>/<project>/<group>``."""
+    """The tidy table of a sweep: a directory (of run directories, or a committed sweep with raw/), a sweep name
+    under runs/sweeps, or ``wandb:<entity>/<project>/<group>``."""
     resolved = resolve_sweep(source)
     if isinstance(resolved, str):
         records = records_from_wandb(*parse_wandb_spec(resolved), api=api)
+    elif raw.has_raw(resolved):
+        records = records_from_raw(resolved)
     else:
         records = records_from_dir(resolved)
     frame = frame_from_records(records)
     frame.attrs["source"] = str(resolved)
     frame.attrs["collapse"] = {r.run: dict(r.collapse or {}) for r in records}
     return frame
+
+
+def problem_scores(frame: pd.DataFrame, location: str, step: int, benchmark: str | None = None) -> pd.Series:
+    """Per-problem mean correctness of the run at ``location`` and ``step`` (a run directory's eval/step_N.jsonl, or
+    a committed sweep's raw/): a Series indexed by (benchmark, prompt_id). FileNotFoundError when not evaluated."""
+    from redi.eval import paired
+
+    if location.startswith(RAW_PREFIX):
+        return raw.problem_scores(frame.attrs["source"], location.removeprefix(RAW_PREFIX), step, benchmark)
+    return paired.problem_scores(location, step, benchmark)
+
+
+def eval_steps(frame: pd.DataFrame, location: str) -> list[int]:
+    """The steps with per-sample evaluations of the run at ``location``, ascending."""
+    from redi.eval import paired
+
+    if location.startswith(RAW_PREFIX):
+        return raw.eval_steps(frame.attrs["source"], location.removeprefix(RAW_PREFIX))
+    return paired.eval_steps(location)
 
 
 def runs(frame: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,12 @@ With S seeds (runs pairing treatment s with control s), d[s, p] = treatment - co
 the first term the problems' spread, the second the seeds' (training randomness: batch order, sampling). Both
 terms contain the answers' sampling noise, so the SE errs on the safe side. With one seed it is the usual paired
 standard error std(d) / sqrt(P).
+
+A seed here is a replicate: whatever the runs paired as seeds differ in (the stage-2 seed; also the stage-1 model
+or the teacher's draw when those were varied). ``varies`` names it. The seeds' term rests on S - 1 degrees of
+freedom, so with 5 or fewer replicates the 95 % interval is gain +- t(S - 1) x SE (Student's t: 12.71 with 2
+replicates, 4.30 with 3, 3.18 with 4, 2.78 with 5), and +- 1.96 x SE otherwise (one replicate: the problems'
+term alone, over hundreds of problems).
 """
 
 from __future__ import annotations
@@ -21,22 +27,54 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+#: Student's t, two-sided 95 %, by degrees of freedom (replicates - 1) for 2-5 replicates.
+T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776}
+NORMAL_95 = 1.96
+MAX_T_REPLICATES = 5
+
 
 @dataclass(frozen=True)
 class PairedGain:
-    """A paired difference of pass@1 (treatment minus control, as a fraction), its SE, and what it rests on."""
+    """A paired difference of pass@1 (treatment minus control, as a fraction), its SE, and what it rests on.
+
+    ``seeds`` counts the replicates, ``per_seed`` their gains, ``varies`` what a replicate varies (e.g. ``seed``).
+    """
 
     gain: float
     se: float
     problems: int
     seeds: int
     per_seed: tuple[float, ...] = field(default_factory=tuple)
+    varies: str = ""
+
+    @property
+    def multiplier(self) -> float:
+        """The 95 % interval's half-width in SEs: t with replicates - 1 df for 2-5 replicates, else 1.96."""
+        if 2 <= self.seeds <= MAX_T_REPLICATES:
+            return T_95[self.seeds - 1]
+        return NORMAL_95
+
+    def interval(self) -> tuple[float, float]:
+        """The 95 % interval (low, high) of the gain (see the module docstring)."""
+        half = self.multiplier * self.se
+        return self.gain - half, self.gain + half
+
+    def describe_interval(self, scale: float = 100.0) -> str:
+        """``95% CI +1.4 to +6.0 (t, 2 df; 3 replicates varying seed)``."""
+        if math.isnan(self.gain):
+            return "n/a"
+        low, high = self.interval()
+        how = f"t, {self.seeds - 1} df" if 2 <= self.seeds <= MAX_T_REPLICATES else "normal"
+        reps = f"{self.seeds} replicate{'s' if self.seeds != 1 else ''}"
+        if self.varies:
+            reps += f" varying {self.varies}"
+        return f"95% CI {scale * low:+.1f} to {scale * high:+.1f} ({how}; {reps})"
 
     def as_dict(self, prefix: str = "") -> dict[str, float]:
         return {
@@ -89,11 +127,12 @@ def eval_steps(run_dir: str | Path) -> list[int]:
     return sorted(steps)
 
 
-def paired_gain(pairs: Iterable[tuple[pd.Series, pd.Series]]) -> PairedGain:
-    """The paired gain of treatment over control, one (treatment, control) pair of score Series per seed.
+def paired_gain(pairs: Iterable[tuple[pd.Series, pd.Series]], varies: str = "") -> PairedGain:
+    """The paired gain of treatment over control, one (treatment, control) pair of score Series per replicate.
 
-    Only problems scored in every series enter (the same problems for every seed, so the problems' term is
-    well defined); returns NaNs when none are shared. See the module docstring for the estimator.
+    Only problems scored in every series enter (the same problems for every replicate, so the problems' term is
+    well defined); returns NaNs when none are shared. ``varies``: what a replicate varies, carried into the
+    result for its interval's description. See the module docstring for the estimator.
     """
     pairs = list(pairs)
     if not pairs:
@@ -105,7 +144,7 @@ def paired_gain(pairs: Iterable[tuple[pd.Series, pd.Series]]) -> PairedGain:
     if common is None or len(common) == 0:
         return NAN_GAIN
     d = np.stack([treat.loc[common].to_numpy() - control.loc[common].to_numpy() for treat, control in pairs])
-    return gain_from_differences(d)
+    return replace(gain_from_differences(d), varies=varies)
 
 
 def gain_from_differences(d: np.ndarray) -> PairedGain:

@@ -39,7 +39,10 @@ def test_gains_over_the_control_by_hand(frame):
     no_control = t.loc["REDI alpha=0.8, lr=2e-5"]
     assert math.isnan(no_control["best_gain"]) and no_control["seeds"] == 0
     md = gains.gains_markdown(gains.gains_table(frame))
-    assert "| REDI alpha=0.8, lr=1e-4 | 2 | +18.8 ± 13.5 | 20 (20) | +18.8 ± 13.5 | 4 |" in md
+    # 2 replicates: the 95% CI is +- t(1) = 12.706 SEs; per replicate: d means 0.125 and 0.25
+    row = "| REDI alpha=0.8, lr=1e-4 | 2 | 0.812 (0.625) | +18.8 ± 13.5 | -152.8 to +190.3 | +12.5 +25.0 | +18.8 ± 13.5 |"
+    assert row + " 20 (20) | 4 |" in md and "A replicate varies seed." in md
+    assert a["varies"] == "seed" and a["per_replicate"] == "+12.5 +25.0"
 
 
 def test_a_label_inversion_is_its_own_configuration_paired_with_the_control(tmp_path):

@@ -64,3 +64,25 @@ def test_run_gain_over_its_own_start(tmp_path):
     assert gain_metrics(tmp_path, 0) == {} and gain_metrics(tmp_path, 99) == {}
     with pytest.raises(FileNotFoundError, match="step_99.jsonl"):
         problem_scores(tmp_path, 99)
+
+
+def test_intervals_use_student_t_with_five_or_fewer_replicates():
+    """3 replicates: +- t(2) = 4.303 SEs and the description says so; 6 replicates and 1 replicate: +- 1.96 SEs."""
+    from redi.eval.paired import PairedGain
+
+    three = PairedGain(0.037, 0.005, 1000, 3, (0.034, 0.042, 0.035), varies="seed")
+    low, high = three.interval()
+    assert (low, high) == pytest.approx((0.037 - 4.303 * 0.005, 0.037 + 4.303 * 0.005))
+    assert three.describe_interval() == "95% CI +1.5 to +5.9 (t, 2 df; 3 replicates varying seed)"
+    assert PairedGain(0.01, 0.002, 300, 6).interval() == pytest.approx(
+        (0.01 - 1.96 * 0.002, 0.01 + 1.96 * 0.002)
+    )
+    assert PairedGain(0.01, 0.002, 300, 1).describe_interval() == "95% CI +0.6 to +1.4 (normal; 1 replicate)"
+    assert [PairedGain(0, 1, 10, n).multiplier for n in (2, 4, 5)] == [12.706, 3.182, 2.776]
+
+
+def test_paired_gain_carries_what_a_replicate_varies():
+    treat = pd.Series([1.0, 0.5], index=pd.MultiIndex.from_tuples([("b", "p0"), ("b", "p1")]))
+    control = pd.Series([0.5, 0.5], index=treat.index)
+    g = paired_gain([(treat, control), (treat, control)], varies="seed, stage1.seed")
+    assert (g.gain, g.seeds, g.varies) == (pytest.approx(0.25), 2, "seed, stage1.seed")
