@@ -72,6 +72,15 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
     data.pop(
         "self_generated", None
     )  # how stage 2's data is sampled: the teacher's and the student's share stage 1
+    synthetic = data.get("synthetic") or {}
+    if synthetic.get("teacher", "rules") == "rules":
+        synthetic.pop(
+            "model_teacher", None
+        )  # the rules teacher never reads it: its settings do not key stage 1
+    else:
+        synthetic.get("model_teacher", {}).pop(
+            "traces", None
+        )  # where the draw lies; its content is fingerprinted
     stage1 = to_container(cfg.stage1)
     stage1["global_batch"] = stage1.pop("micro_batch_size") * stage1.pop("grad_accum_steps") * world_size
     key = content_key(

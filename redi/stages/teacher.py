@@ -16,14 +16,13 @@ draw's file, so every later reader of the data (tokenizer, builder, stage 1, dia
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from redi.config import EvalConfig, GraderConfig, ModelTeacherConfig
+from redi.config import EvalConfig, GraderConfig
 from redi.data.build_key import _code_hash, _plain
 from redi.infra.cache import building, content_key, file_digest
 from redi.infra.distributed import DistEnv, barrier, broadcast_flag
@@ -53,7 +52,6 @@ def teacher_training_config(cfg: DictConfig) -> DictConfig:
         synthetic.min_traces = synthetic.max_traces = 1
         synthetic.num_problems = block.train_problems
         synthetic.seed = block.train_seed
-        synthetic.model_teacher = dataclasses.asdict(ModelTeacherConfig())  # the draw must not key the model
         t.data.self_generated.enabled = False
         t.data.builder.swap_pairs = False
         t.stage1 = {

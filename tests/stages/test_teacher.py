@@ -62,3 +62,9 @@ def test_ensure_samples_once_and_points_the_data_at_the_traces(tmp_path, monkeyp
     redraw = compose_config([*TINY_TEACHER, "data.synthetic.model_teacher.draw=1"])
     teacher.ensure(redraw, DistEnv())
     assert redraw.data.synthetic.model_teacher.traces != str(traces)
+
+
+def test_model_teacher_settings_do_not_key_a_rules_teacher_stage1():
+    rules = compose_config(["experiment=smoke"])
+    other = compose_config(["experiment=smoke", "data.synthetic.model_teacher.epochs=9"])
+    assert stage1_dir(rules) == stage1_dir(other)
