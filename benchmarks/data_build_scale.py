@@ -41,28 +41,26 @@ VOCAB_SIZE = 151_936  # Qwen2.5's
 # inputs: the generated data and the counting tokenizer
 
 
-def ensure_data(
-    workdir: Path, fraction: float, seed: int, rows: int, rows_per_shard: int
-) -> tuple[Path, dict]:
-    """The generated data for ``fraction`` (made once and kept): its folder and manifest."""
-    cfg = synth.SynthConfig(seed=seed, rows=rows, fraction=fraction, rows_per_shard=rows_per_shard)
-    out = workdir / f"synth-s{seed}-r{rows}-f{fraction:g}"
+def ensure_data(workdir: Path, cfg: synth.SynthConfig) -> tuple[Path, dict]:
+    """The generated data for ``cfg`` (made once and kept in ``workdir``): its folder and manifest."""
+    seed, rows, fraction = cfg.seed, cfg.rows, cfg.fraction
+    out = workdir / f"synth-s{seed}-r{rows}-f{fraction:g}-p{cfg.pool_size}"
     manifest = synth.read_manifest(out)
     if manifest is None or manifest["config"] != dataclasses.asdict(cfg):
         manifest = synth.generate(cfg, out, log=lambda line: print(f"  {line}", flush=True))
     return out, manifest
 
 
-def ensure_tokenizer(workdir: Path, seed: int) -> Path:
+def ensure_tokenizer(workdir: Path, seed: int, pool_size: int) -> Path:
     """A byte-level BPE trained on the generator's paragraphs and problems (cached in the workdir)."""
-    target = workdir / f"tokenizer-s{seed}"
+    target = workdir / f"tokenizer-s{seed}-p{pool_size}"
     if (target / "tokenizer.json").is_file():
         return target
     import random
 
     from redi.model import train_tokenizer
 
-    pool = synth.ParagraphPool(seed, synth.SynthConfig().pool_size)
+    pool = synth.ParagraphPool(seed, pool_size)
     rng = random.Random(seed)
     problems = [
         synth.problem(rng, s, rng.random() < 0.1, rng.randint(12, 120)) for s in synth.SOURCE_NAMES * 2000
@@ -100,12 +98,8 @@ def redi_side(spec: dict) -> dict:
     from redi.data.tokenize import Encoder, TokenizationSettings
     from redi.model import tokenizer_fingerprint
 
-    overrides = [
-        "data=openr1_raw",
-        "data.source=local",
-        f"data.path={spec['path']}",
-        *spec.get("overrides", []),
-    ]
+    limits = [f"data.builder.{key}={value}" for key, value in spec.get("limits", {}).items()]
+    overrides = ["data=openr1_raw", "data.source=local", f"data.path={spec['path']}", *limits]
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     tok = AutoTokenizer.from_pretrained(spec["tokenizer"])
@@ -135,7 +129,11 @@ def peer_side(spec: dict) -> dict:
 
     tok = AutoTokenizer.from_pretrained(spec["tokenizer"])
     files = synth.data_files(Path(spec["data"]))
-    return run_peer(files, tok, synth.benchmark_problems(spec["benchmarks"]), Path(spec["work"]))
+    limits = spec.get("limits", {})
+    return run_peer(
+        files, tok, synth.benchmark_problems(spec["benchmarks"]), Path(spec["work"]),
+        max_prompt=limits.get("max_prompt_tokens", 800), max_response=limits.get("max_response_tokens", 19_000),
+    )  # fmt: skip
 
 
 def worker(spec_path: str) -> None:
@@ -269,6 +267,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workdir", type=Path, default=REPO / ".cache" / "data_build_scale")
     p.add_argument("--sides", default="peer,redi")
     p.add_argument("--benchmarks", default=str(synth.DEFAULT_BENCHMARKS))
+    p.add_argument(
+        "--pool-size", type=int, default=synth.SynthConfig.pool_size, help="the generator's paragraphs"
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
@@ -277,12 +278,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, nice {os.nice(0)}; load {os.getloadavg()}")
     print(f"versions: {_versions()}", flush=True)
-    tokenizer = ensure_tokenizer(a.workdir, a.seed)
+    tokenizer = ensure_tokenizer(a.workdir, a.seed, a.pool_size)
     sides = a.sides.split(",")
     lines, results = [], []
     for k, fraction in enumerate(float(f) for f in a.fractions.split(",")):
         t = time.perf_counter()
-        data, manifest = ensure_data(a.workdir, fraction, a.seed, a.rows, a.rows_per_shard)
+        cfg = synth.SynthConfig(
+            seed=a.seed, rows=a.rows, fraction=fraction, rows_per_shard=a.rows_per_shard, pool_size=a.pool_size,
+            benchmarks=a.benchmarks,
+        )  # fmt: skip
+        data, manifest = ensure_data(a.workdir, cfg)
         size = sum(f["bytes"] for f in manifest["files"].values())
         print(f"data {fraction:g}: {manifest['stats']['rows']:,} rows, {manifest['stats']['traces']:,} traces, "
               f"{size / 1e9:.2f} GB zstd Parquet (generated in {manifest['seconds']:.0f} s; ready in "

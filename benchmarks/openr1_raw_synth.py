@@ -199,8 +199,8 @@ class RowMaker:
         s[f"source:{source}"] += 1
         s["rows_planted"] += planted
         s["llama_null_rows"] += verdicts["llama_verification"] is None
+        s["llama_null_traces"] += sum(v is None for v in verdicts["llama_verification"] or [])
         llama = verdicts["llama_verification"] or [None] * n
-        s["llama_null_traces"] += sum(v is None for v in llama)
         if valid != "Yes" or source == "cn_k12":
             return
         s["rows_valid_not_cn_k12"] += 1
