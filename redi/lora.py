@@ -73,7 +73,9 @@ def apply_lora(model: torch.nn.Module, model_cfg: Any) -> torch.nn.Module:
         task_type="CAUSAL_LM",
     )
     try:
-        peft_model = get_peft_model(model, config)
+        # autocast_adapter_dtype: over a bf16/fp16 base the adapter's weights (so AdamW's moments) are float32,
+        # the fp32 master weights of a LoRA run (redi.loop.precision); the frozen base stays in model.dtype
+        peft_model = get_peft_model(model, config, autocast_adapter_dtype=True)
     except ValueError as e:  # peft names the target modules it did not find
         raise ValueError(f"model.lora.target_modules={list(lora.target_modules)}: {e}") from e
     if getattr(model_cfg, "gradient_checkpointing", False):
@@ -110,7 +112,9 @@ def adapter_disabled(model: torch.nn.Module) -> Iterator[None]:
 def merged_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The base model's weights with every LoRA delta added (W + scale B A), keyed as the plain model's.
 
-    The model is not changed (no merge/unmerge round trip), so training or evaluation can go on after.
+    The model is not changed (no merge/unmerge round trip), so training or evaluation can go on after. The sums
+    are float32 (and so is every weight written with them): a delta added to a bf16 base at the paper's lrs would
+    round away (redi.loop.precision).
     """
     import torch
 
@@ -135,8 +139,9 @@ def _merged_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     for key, value in base.state_dict().items():
         if ".lora_" in key:
             continue
+        value = value.float() if value.is_floating_point() else value
         if key in deltas:
-            value = value + deltas[key].to(value.dtype)
+            value = value + deltas[key].float()
         merged[key.replace(".base_layer.", ".")] = value.detach().clone()
     return merged
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     PreTrainedTokenizerFast,
@@ -92,13 +93,25 @@ def load_tokenizer(source: ModelSource, cfg: ModelConfig):
     return tokenizer
 
 
+def model_config(source: ModelSource, cfg: ModelConfig):
+    """The source's config with ``model.rope_theta`` and ``model.max_position_embeddings`` applied.
+
+    transformers 5 keeps the RoPE base in ``rope_parameters`` (a ``rope_theta`` keyword is not a config field
+    any more: passed to from_pretrained it reaches the model's constructor and fails).
+    """
+    config = AutoConfig.from_pretrained(source.location, revision=cfg.revision)
+    if cfg.rope_theta is not None:
+        if isinstance(getattr(config, "rope_parameters", None), dict):
+            config.rope_parameters = {**config.rope_parameters, "rope_theta": float(cfg.rope_theta)}
+        else:
+            config.rope_theta = float(cfg.rope_theta)
+    if cfg.max_position_embeddings is not None:
+        config.max_position_embeddings = int(cfg.max_position_embeddings)
+    return config
+
+
 def load_model(source: ModelSource, cfg: ModelConfig, device: torch.device):
     """Load a causal LM with the configured dtype and attention, applying the paper's RoPE/position overrides."""
-    kwargs = {}
-    if cfg.rope_theta is not None:
-        kwargs["rope_theta"] = cfg.rope_theta
-    if cfg.max_position_embeddings is not None:
-        kwargs["max_position_embeddings"] = cfg.max_position_embeddings
     if source.kind == "adapter":  # a peft adapter checkpoint: its base with the adapter merged
         from redi.hf_checkpoint import load_adapter_model
 
@@ -106,9 +119,9 @@ def load_model(source: ModelSource, cfg: ModelConfig, device: torch.device):
     model = AutoModelForCausalLM.from_pretrained(
         source.location,
         revision=cfg.revision,
+        config=model_config(source, cfg),
         dtype=DTYPES[cfg.dtype],
         attn_implementation=cfg.attn_implementation,
-        **kwargs,
     )
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()

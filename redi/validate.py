@@ -204,6 +204,7 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
     from redi.eval.checks import check_eval
     from redi.kernels import check_kernels
     from redi.loop.checks import check_stage1, check_trainer, collapse_rule_notes
+    from redi.loop.precision import check_precision
     from redi.model_source import check_model
     from redi.objectives import ObjectiveConfigError, get_objective
     from redi.sweeps.checks import check_launcher
@@ -228,6 +229,7 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
     check_trainer(root.sub("trainer"))
     check_kernels(root)
     check_stage1(root.sub("stage1"))
+    check_precision(root, spec)  # weights in bf16 at an lr whose updates round away
     root.guard(lambda: _complete_benchmarks(cfg.eval), ConfigError)
     check_eval(root.sub("eval"), data_source=cfg.data.source)
     check_logger(root.sub("logger"))

@@ -5,6 +5,7 @@ Both take chat-formatted prompt strings and return, per prompt, ``num_samples`` 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,7 @@ class VLLMEngine:
         if self._llm is None:
             self._llm = self._vllm.LLM(
                 model=self.model_path,
+                dtype=vllm_dtype(self.model_path),
                 seed=seed,
                 gpu_memory_utilization=self.cfg.vllm_gpu_memory_utilization,
                 tensor_parallel_size=self.cfg.vllm_tensor_parallel_size,
@@ -192,6 +194,18 @@ class VLLMEngine:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+def vllm_dtype(model_path: str) -> str:
+    """bfloat16 for a float32 checkpoint (fp32 master weights, redi.loop.precision), else vLLM's "auto".
+
+    vLLM's "auto" serves float32 checkpoints in float16, whose range the training (bf16 compute) never had to fit.
+    """
+    config = Path(model_path) / "config.json"
+    if not config.is_file():  # a hub id: its own dtype
+        return "auto"
+    saved = json.loads(config.read_text())
+    return "bfloat16" if (saved.get("dtype") or saved.get("torch_dtype")) == "float32" else "auto"
 
 
 def make_engine(cfg: EvalConfig, model: Any, tokenizer: Any, model_path: str | Path | None = None) -> Engine:

@@ -8,10 +8,15 @@ import torch
 from transformers import get_scheduler
 
 from redi.config import TrainerConfig
+from redi.loop.precision import warn_on_rounded_updates
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainerConfig, lr: float, total_steps: int):
-    """(optimizer, scheduler) for ``model``'s trainable parameters over ``total_steps`` optimizer steps."""
+    """(optimizer, scheduler) for ``model``'s trainable parameters over ``total_steps`` optimizer steps.
+
+    AdamW's moments take the dtype of the parameters: fp32 master weights give fp32 moments (redi.loop.precision).
+    """
+    warn_on_rounded_updates(model, lr)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:

@@ -18,6 +18,7 @@ from redi.data.tokenize import EncodedRows
 from redi.infra.distributed import DistEnv, all_reduce_grads, all_reduce_sum, is_sharded
 from redi.loop.microbatch import ForwardStats, resolve_layout, rows_logps
 from redi.loop.plan import BatchPlan, split_micro_batches
+from redi.loop.precision import compute_autocast
 from redi.objectives.base import ObjectiveOutput, ObjectiveSpec, SequenceLogps
 
 
@@ -112,11 +113,7 @@ class Step:
         forward = "plain" if is_sharded(self.model) else cfg.forward
         self.layout = resolve_layout(forward, self.model, cfg.forward_max_tokens)
         self.ddp = hasattr(self.model, "no_sync")
-        self.autocast = (
-            torch.autocast(device_type=env.device.type, dtype=torch.bfloat16)
-            if cfg.precision == "bf16"
-            else contextlib.nullcontext()
-        )
+        self.precision = cfg.precision
 
     def __call__(self, global_indices: list[int]) -> torch.Tensor:
         """(NUM_STATS,) float64 sums of the global batch (StepStats' fields), on the device: read them once."""
@@ -127,7 +124,7 @@ class Step:
             if not chunk:
                 continue
             with self.model.no_sync() if self.ddp else contextlib.nullcontext():
-                with self.autocast:
+                with compute_autocast(self.precision, env.device):
                     policy = rows_logps(
                         self.model, self.rows, chunk, self.pad_id, self.layout, env.device, counts
                     )

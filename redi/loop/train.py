@@ -25,6 +25,7 @@ from redi.infra.session import Session
 from redi.loop.collapse import CollapseDetector
 from redi.loop.optim import build_optimizer, clip_gradients
 from redi.loop.plan import BatchPlan
+from redi.loop.precision import describe as describe_numerics
 from redi.loop.preemption import Interrupted, PreemptionGuard
 from redi.loop.state import TrainState
 from redi.loop.step import NUM_STATS, LoopInputs, Step, StepStats
@@ -59,9 +60,10 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
     """Run (or resume) the loop to the end; returns how it ended."""
     env, status, tracker, plan = session.env, session.status, session.tracker, inputs.plan
     total = plan.total_steps
-    optimizer, scheduler = build_optimizer(
-        getattr(inputs.model, "module", inputs.model), cfg, inputs.lr, total
-    )
+    unwrapped = getattr(inputs.model, "module", inputs.model)
+    optimizer, scheduler = build_optimizer(unwrapped, cfg, inputs.lr, total)
+    if env.is_main:
+        log.info(describe_numerics(unwrapped, cfg.precision))
     state = TrainState(inputs.model, optimizer, scheduler, CollapseDetector(cfg.collapse))
     checkpoints = session.run_dir / "checkpoints"
     _begin(state, inputs.seed, total, checkpoints, session, evals)

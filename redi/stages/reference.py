@@ -19,6 +19,7 @@ from redi.infra.cache import building_file, content_key, file_digest
 from redi.infra.distributed import DistEnv, all_reduce_sum, barrier, broadcast_flag
 from redi.infra.progress import track
 from redi.loop.microbatch import resolve_layout, rows_logps
+from redi.loop.precision import compute_autocast
 from redi.model import ModelSource
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,17 @@ def rows_fingerprint(rows: EncodedRows) -> str:
 
 @torch.no_grad()
 def compute_reference_logps(
-    model: torch.nn.Module, rows: EncodedRows, pad_id: int, batch_size: int, env: DistEnv
+    model: torch.nn.Module,
+    rows: EncodedRows,
+    pad_id: int,
+    batch_size: int,
+    env: DistEnv,
+    precision: str = "fp32",
 ) -> torch.Tensor:
-    """(N, 2) summed log-probs of (chosen, rejected) under ``model``; ranks split the rows and sum the shards."""
+    """(N, 2) summed log-probs of (chosen, rejected) under ``model``; ranks split the rows and sum the shards.
+
+    ``precision``: the training's (``trainer.precision``), so the reference is computed as the policy is.
+    """
     from redi.lora import adapter_disabled  # a LoRA policy's reference is its base, the adapter off
 
     was_training = model.training
@@ -59,7 +68,7 @@ def compute_reference_logps(
     starts = range(0, len(mine), batch_size)
     for start in track(starts, len(starts), "reference log-probs", unit="batches", enabled=env.is_main):
         idx = mine[start : start + batch_size]
-        with adapter_disabled(model):
+        with adapter_disabled(model), compute_autocast(precision, env.device):
             logps = rows_logps(model, rows, idx, pad_id, layout, env.device)
         out[idx, 0] = logps.chosen_logps.double().cpu()
         out[idx, 1] = logps.rejected_logps.double().cpu()
@@ -75,9 +84,14 @@ def cached_reference_logps(
     batch_size: int,
     cache_dir: Path,
     env: DistEnv,
+    precision: str = "fp32",
 ) -> torch.Tensor:
-    """Load the reference log-probs for (weights, rows) from the cache, computing and storing them once."""
-    key = content_key(VERSION, weights_fingerprint(source), rows_fingerprint(rows))
+    """Load the reference log-probs for (weights, rows, precision) from the cache, computing and storing them once.
+
+    fp32 entries keep the key they had before the precision entered it.
+    """
+    parts = (VERSION, weights_fingerprint(source), rows_fingerprint(rows))
+    key = content_key(*parts, *(() if precision == "fp32" else (precision,)))
     path = Path(cache_dir) / "reference_logps" / f"{key}.pt"
     with building_file(
         path,
@@ -90,7 +104,7 @@ def cached_reference_logps(
                 log.info("reference log-probs: reused %s (%d pairs)", path, len(rows))
         else:
             t0 = time.perf_counter()
-            ref = compute_reference_logps(model, rows, pad_id, batch_size, env)
+            ref = compute_reference_logps(model, rows, pad_id, batch_size, env, precision)
             if env.is_main:
                 torch.save(ref, tmp)
                 log.info(

@@ -16,6 +16,7 @@ from redi.infra.distributed import DistEnv, full_state_dict, is_sharded
 from redi.infra.session import Session
 from redi.kernels import apply_kernels
 from redi.loop.plan import Batching, BatchPlan
+from redi.loop.precision import fsdp_mixed_precision
 from redi.loop.train import EvalSchedule, LoopInputs, train
 from redi.model import save_model
 from redi.objectives import ObjectiveSpec
@@ -43,7 +44,14 @@ def run(
         if source is None:
             raise ValueError(f"objective {spec.name!r} needs a reference model; set model.init_from")
         reference = cached_reference_logps(
-            model, source, rows, tokenizer.pad_token_id, cfg.trainer.micro_batch_size, cache_dir(cfg), env
+            model,
+            source,
+            rows,
+            tokenizer.pad_token_id,
+            cfg.trainer.micro_batch_size,
+            cache_dir(cfg),
+            env,
+            cfg.trainer.precision,
         )
     evals = EvalSchedule(
         make_evaluator(cfg, tokenizer, run_dir),
@@ -123,15 +131,22 @@ def batch_plan(lengths: list[int], cfg: DictConfig, env: DistEnv) -> BatchPlan:
 
 
 def wrap_distributed(model: torch.nn.Module, cfg: DictConfig, env: DistEnv) -> torch.nn.Module:
-    """DDP for models that fit one device, FSDP2 (fully_shard) when trainer.distributed=fsdp."""
+    """DDP for models that fit one device, FSDP2 (fully_shard) when trainer.distributed=fsdp.
+
+    Under ``trainer.precision=bf16`` FSDP2 keeps the fp32 shards (and AdamW's moments) and gathers each layer in
+    bf16 for compute, reducing gradients in fp32 (redi.loop.precision); DDP replicates the fp32 weights and the
+    step's autocast computes in bf16.
+    """
     if not env.enabled:
         return model
     if cfg.trainer.distributed == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
+        policy = fsdp_mixed_precision(cfg.trainer.precision, model)
+        kwargs = {"mp_policy": policy} if policy is not None else {}
         for layer in model.model.layers:
-            fully_shard(layer)
-        fully_shard(model)
+            fully_shard(layer, **kwargs)
+        fully_shard(model, **kwargs)
         return model
     from torch.nn.parallel import DistributedDataParallel
 

@@ -140,6 +140,7 @@ def test_vllm_engine_maps_outputs(monkeypatch, tiny):
     engine = make_engine(cfg, None, None, "org/model")
     out = engine.generate(["a", "b"], num_samples=2, seed=3)
     assert calls["init"][0] == "org/model" and calls["init"][1]["seed"] == 3
+    assert calls["init"][1]["dtype"] == "auto"  # a hub id: its own dtype
     assert calls["params"] == {"n": 2, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32, "seed": 3}
     assert out[1] == [Generation("b!", 2, "stop"), Generation("x", 3, "length")]
     # in training the model only lives in memory: it is saved to a temporary directory for vLLM
@@ -148,5 +149,7 @@ def test_vllm_engine_maps_outputs(monkeypatch, tiny):
     engine.generate(["a"], 1, 0)
     saved = Path(calls["init"][0])
     assert (saved / "config.json").is_file() and (saved / "tokenizer_config.json").is_file()
+    # fp32 master weights are served in bf16 (vLLM's "auto" would pick float16 for a float32 checkpoint)
+    assert next(model.parameters()).dtype == torch.float32 and calls["init"][1]["dtype"] == "bfloat16"
     engine.close()
     assert not saved.exists()

@@ -80,6 +80,14 @@ BAD_CONFIGS = [
         "model.arch.max_position_embeddings=64: is shorter than data.max_length",
     ),
     (["model.dtype=float8"], "model.dtype='float8': expected one of"),
+    (
+        ["model.dtype=bfloat16", "lr=1e-6"],
+        "model.dtype='bfloat16' with lr=1e-06: AdamW would keep the trained weights and its moments in bfloat16",
+    ),
+    (
+        ["model.dtype=bfloat16", "stage1.lr=5e-5"],
+        "model.dtype='bfloat16' with stage1.lr=5e-05: AdamW would keep",
+    ),
     (["model.init_from=/no/such/model"], "model.init_from: local path '/no/such/model' does not exist"),
     (["data.source=local"], "data.path: required when data.source=local"),
     (["data.source=local", "data.path=/tmp"], "data.path='/tmp': is a directory"),
