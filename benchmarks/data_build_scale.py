@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,7 @@ def measure(side: str, data: Path, manifest: dict, tokenizer: Path, benchmarks: 
         env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "hf_cache"), "PYTHONPATH": str(REPO)}
         log_path = log_dir / f"{side}-{data.name}.log"
         peak = [0, 0]
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         with log_path.open("w") as log:
             proc = subprocess.Popen(
@@ -211,13 +213,15 @@ def measure(side: str, data: Path, manifest: dict, tokenizer: Path, benchmarks: 
             done.set()
             sampler.join()
         seconds = time.perf_counter() - start
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker and every process it waited for
+        cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
         disk = _du(tmp_path)
         if code != 0:
             tail = log_path.read_text()[-3000:]
-            return {"side": side, "failed": code, "seconds": seconds, "peak_rss": peak[0], "peak_anon": peak[1],
-                    "disk": disk, "log": str(log_path), "tail": tail}  # fmt: skip
+            return {"side": side, "failed": code, "seconds": seconds, "cpu": cpu, "peak_rss": peak[0],
+                    "peak_anon": peak[1], "disk": disk, "log": str(log_path), "tail": tail}  # fmt: skip
         result = json.loads((tmp_path / "result.json").read_text())
-    return {"side": side, "seconds": seconds, "peak_rss": peak[0], "peak_anon": peak[1], "disk": disk,
+    return {"side": side, "seconds": seconds, "cpu": cpu, "peak_rss": peak[0], "peak_anon": peak[1], "disk": disk,
             "log": str(log_path), **result}  # fmt: skip
 
 
@@ -245,17 +249,27 @@ def _gb(n: float) -> str:
 
 
 def row_line(fraction: float, manifest: dict, r: dict, peer: dict | None) -> str:
-    """One table row; the ratios are redi / peer (time and memory: below 1 is redi ahead)."""
-    rows = manifest["stats"]["rows"]
+    """One table row; the ratios are redi / peer (below 1: redi ahead), of CPU seconds and of anonymous memory."""
+    head = f"| {fraction:g} | {manifest['stats']['rows']:,} | {r['side']} "
+    mem = f"| {_gb(r['peak_rss'])} | {_gb(r['peak_anon'])} "
     if "failed" in r:
-        return f"| {fraction:g} | {rows:,} | {r['side']} | FAILED (exit {r['failed']}) after {r['seconds']:.0f} s | {_gb(r['peak_rss'])} | {_gb(r['peak_anon'])} | | | | |"
+        return (
+            head
+            + f"| FAILED (exit {r['failed']}) after {r['seconds']:.0f} | {r['cpu']:.0f} "
+            + mem
+            + "| | | | |"
+        )
     ratio = ""
     if r["side"] == "redi" and peer and "failed" not in peer:
-        ratio = f"{r['seconds'] / peer['seconds']:.2f} / {r['peak_anon'] / max(peer['peak_anon'], 1):.2f}"
-    return (
-        f"| {fraction:g} | {rows:,} | {r['side']} | {r['seconds']:.0f} | {_gb(r['peak_rss'])} | {_gb(r['peak_anon'])} "
-        f"| {_gb(r['disk'])} | {len(r['sft_ids']):,} | {len(r['pair_ids']):,} | {ratio} |"
-    )
+        ratio = f"{r['cpu'] / peer['cpu']:.2f} / {r['peak_anon'] / max(peer['peak_anon'], 1):.2f}"
+    counts = f"| {_gb(r['disk'])} | {len(r['sft_ids']):,} | {len(r['pair_ids']):,} | {ratio} |"
+    return head + f"| {r['seconds']:.0f} | {r['cpu']:.0f} " + mem + counts
+
+
+TABLE_HEAD = (
+    "| size | rows | side | wall s | CPU s | peak RSS GiB (tree) | peak anon GiB | disk GiB | D_SFT | D_Pref "
+    "| redi/peer CPU / anon |\n|---|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -298,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {side} at {fraction:g}: started, load {os.getloadavg()[0]:.2f}", flush=True)
             by_side[side] = measure(side, data, manifest, tokenizer, a.benchmarks, a.workdir)
             r = by_side[side]
-            print(f"  {side} at {fraction:g}: {r['seconds']:.0f} s, peak RSS {_gb(r['peak_rss'])} GiB, anon "
+            print(f"  {side} at {fraction:g}: {r['seconds']:.0f} s (CPU {r['cpu']:.0f} s), peak RSS {_gb(r['peak_rss'])} GiB, anon "
                   f"{_gb(r['peak_anon'])} GiB, {'FAILED' if 'failed' in r else 'ok'}; load {os.getloadavg()[0]:.2f}; "
                   f"log {r['log']}", flush=True)  # fmt: skip
             if "failed" in r:
@@ -316,10 +330,7 @@ def main(argv: list[str] | None = None) -> None:
             }
         )
         print(f"  same D_SFT / D_Pref ids: {same}", flush=True)
-    print(
-        "\n| size | rows | side | wall s | peak RSS GiB (tree) | peak anon GiB | disk GiB | D_SFT | D_Pref | redi/peer time / anon |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n" + TABLE_HEAD)
     print("\n".join(lines))
     print(f"\nload at the end {os.getloadavg()}")
     (a.workdir / "last_results.json").write_text(json.dumps(results, indent=1, default=str))

@@ -88,5 +88,5 @@ def test_the_sitting_prints_a_table_with_both_sides_and_the_same_ids(tmp_path):
         ("1", "peer"),
         ("1", "redi"),
     ]
-    assert all(float(r[5]) > 0 and float(r[6]) > 0 for r in rows)  # peak RSS and anonymous memory sampled
+    assert all(float(r[5]) > 0 and float(r[6]) > 0 and float(r[7]) > 0 for r in rows)  # CPU s, peak RSS, anon
     assert "command:" in out.stdout and "load" in out.stdout and "versions:" in out.stdout
