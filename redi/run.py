@@ -89,8 +89,8 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
             teardown(env)
 
 
-def format_summary(result, cfg: DictConfig) -> str:
-    """The short report printed at the end of a run."""
+def format_summary(result, cfg: DictConfig, control: list[str] | None = None) -> str:
+    """The short report printed at the end of a run (``control``: the lines about its control, redi.control)."""
     lines = [
         f"redi: {cfg.objective.name} run {result.state}"
         + (" (already finished earlier)" if result.skipped else "")
@@ -104,6 +104,7 @@ def format_summary(result, cfg: DictConfig) -> str:
 
     if gain := format_gain_metrics(result.final_metrics):
         lines.append(f"  gain over the starting model (same problems): {gain}")
+    lines += control or []
     lines.append(f"  status: {result.state}" + (f" ({result.reason})" if result.reason else ""))
     lines.append(f"  run directory: {result.run_dir}")
     lines.append(f"  W&B: {result.wandb or 'off'}")
@@ -205,8 +206,10 @@ def main(cfg: DictConfig) -> dict | None:
     from redi.infra.lock import RunLockedError
     from redi.infra.session import Interrupted, SignalStop
 
+    control = None if multirun else _start_control(cfg, hc, run_dir)  # a sweep has its control as a member
     try:
         result = run(cfg, run_dir, spec, hyper)
+        control_summary = _control_summary(control, run_dir) if control is not None else []
     except RunLockedError as e:  # the directory is another process's: touch nothing in it
         print(f"redi: error: {e}", file=sys.stderr, flush=True)
         if multirun:
@@ -235,9 +238,40 @@ def main(cfg: DictConfig) -> dict | None:
                   "from the newest intact checkpoint", file=sys.stderr, flush=True)  # fmt: skip
             sys.exit(1)
         raise
+    finally:
+        if control is not None:
+            control.stop()  # only when the run did not end normally: it was waited for otherwise
     if launch_rank() == 0:
-        print(format_summary(result, cfg), flush=True)
+        print(format_summary(result, cfg, control_summary), flush=True)
     return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}
+
+
+def _start_control(cfg: DictConfig, hc, run_dir: Path):
+    """The alpha = 0 control of a single preference run, started beside it (redi.control); None when not wanted."""
+    import os
+
+    from redi.sweeps.controls import wants_control
+
+    if not wants_control(cfg):
+        return None
+    if (
+        int(os.environ.get("WORLD_SIZE", "1")) > 1
+    ):  # torchrun: one child per rank would train it several times
+        log.warning("control=true: not started under torchrun; run its control as a sweep member or by hand")
+        return None
+    from redi.control import ControlProcess
+
+    groups = [str(g) for g in hc.runtime.choices if "/" not in str(g)]
+    control = ControlProcess.start(list(hc.overrides.task), Path(cfg.paths.runs_dir), groups, run_dir)
+    log.info("control: objective=redi alpha=0.0 in %s (its log: %s)", control.run_dir, control.log_path)
+    return control
+
+
+def _control_summary(control, run_dir: Path) -> list[str]:
+    """Wait for the control to end; the summary's lines about it (redi.control)."""
+    from redi.control import control_lines
+
+    return control_lines(run_dir, control, control.wait())
 
 
 def _main_and_exit() -> None:

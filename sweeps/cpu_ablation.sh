@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The paper's stability-versus-performance ablation in miniature on a CPU (conf/sweep/cpu_ablation.yaml), then its
-# figures and tables (python -m redi.analysis) and a copy of them in sweeps/cpu_ablation/ for the README.
+# raw results, figures and tables in sweeps/cpu_ablation/ (redi analyze --export: recomputable from raw/ alone).
 #   bash sweeps/cpu_ablation.sh                 # extra arguments are passed to every redi.run command
 # Stage 1 is built first on both cores (or found in the cache); then REDI alpha {0, 0.2, 0.5, 0.8, 1} at lr HI and
 # at lr LO (alpha 0 is the control: more SFT on the positives), SimPO (2, 1) and DPO beta {0.01, 0.1} at HI, as two
@@ -31,10 +31,7 @@ wait "$a" "$b"
 trained=$(date +%s)
 times > "$SWEEP/.times"  # user and system CPU time of this shell, then of every finished child process
 cpu=$(tail -1 "$SWEEP/.times")
-"$PY" -m redi.analysis "$SWEEP" > /dev/null
-mkdir -p sweeps/cpu_ablation
-cp "$SWEEP"/analysis/*.png "$SWEEP"/analysis/*.md "$SWEEP"/analysis/*.csv sweeps/cpu_ablation/
-rm -f sweeps/cpu_ablation/curves.csv
+"$PY" -m redi.analysis --export "$SWEEP" sweeps/cpu_ablation > /dev/null
 end=$(date +%s)
 echo "cpu_ablation: training and evaluation $((trained - start)) s, analysis $((end - trained)) s, total $((end - start)) s;" \
   "CPU time of the runs (user, system): $cpu; load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$SWEEP/wall_time.txt"

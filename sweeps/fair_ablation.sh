@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The fair ablation on the shortcut task (conf/sweep/fair_ablation.yaml; issue 15), then its paired table
-# (sweeps/fair_ablation_report.py) and python -m redi.analysis's gains.md / stability.png in sweeps/fair_ablation/.
+# The fair ablation on the shortcut task (conf/sweep/fair_ablation.yaml; issue 15), then its raw results, tables and
+# figures in sweeps/fair_ablation/ (redi analyze --export: gains.md, failures.md, stability.png, ... from raw/).
 #   bash sweeps/fair_ablation.sh            # the full grid, in priority order (see PHASES)
 #   bash sweeps/fair_ablation.sh --quick    # the quick variant: alpha 0 / 0.8 / 1 at lr 1e-4, seed 1, 60 steps, 300 x 4
 #   PHASES="A" LRS="1e-4 3e-4" SEEDS="1 2 3" bash sweeps/fair_ablation.sh   # a subset
@@ -55,9 +55,7 @@ printf '%s\n' "${cmds[@]}" > "$SWEEP/commands.txt"
 # two single-threaded runs at a time, in the order above; a failed run is recorded and the queue goes on
 xargs -P 2 -I{} -d '\n' bash -c '{} >> '"$SWEEP"'/runs.log 2>&1 || echo "failed: {}" >> '"$SWEEP"'/failures.log' < "$SWEEP/commands.txt"
 trained=$(date +%s)
-"$PY" sweeps/fair_ablation_report.py "$SWEEP" --out "sweeps/$SWEEP_NAME" > /dev/null
-"$PY" -m redi.analysis "$SWEEP" > /dev/null  # gains.md and stability.png (gain vs lr beside the Fig. 6 curves)
-cp "$SWEEP"/analysis/gains.md "$SWEEP"/analysis/stability.png "sweeps/$SWEEP_NAME/"
+"$PY" -m redi.analysis --export "$SWEEP" "sweeps/$SWEEP_NAME" > /dev/null  # raw/, then every table and figure
 end=$(date +%s)
 echo "$SWEEP_NAME: stage 1 $((stage1_done - start)) s, ${#cmds[@]} stage-2 runs $((trained - stage1_done)) s," \
   "report $((end - trained)) s, total $((end - start)) s; load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" \

@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from redi.analysis import failures as failure_kinds  # noqa: E402
 from redi.analysis import figures, gains, raw, tables  # noqa: E402
 from redi.analysis.load import load_sweep, resolve_sweep, runs  # noqa: E402
 
@@ -61,6 +62,11 @@ def write_all(source: str | Path, out: Path | None = None, benchmark: str | None
         df.to_csv(out / f"{name}.csv", index=False)
         (out / f"{name}.md").write_text(md)
         written += [out / f"{name}.csv", out / f"{name}.md"]
+    failures = failure_kinds.failures_table(frame)
+    if not failures.empty:  # only where the benchmark has a classifier (the synthetic task)
+        failures.to_csv(out / "failures.csv", index=False)
+        (out / "failures.md").write_text(failure_kinds.failures_markdown(failures))
+        written += [out / "failures.csv", out / "failures.md"]
     runs(frame).to_csv(out / "runs.csv", index=False)
     frame.to_csv(out / "curves.csv", index=False)
     written += [out / "runs.csv", out / "curves.csv"]

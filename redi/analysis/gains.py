@@ -12,7 +12,9 @@ Scores are per problem from ``eval/step_N.jsonl`` of both runs, paired by proble
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,8 @@ from redi.analysis.load import (
 )
 from redi.analysis.tables import OBJECTIVE_ORDER, accuracy, to_markdown
 from redi.eval.paired import NAN_GAIN, PairedGain, mean_gain, paired_gain
+
+log = logging.getLogger(__name__)
 
 GAIN_COLUMNS = (
     "series",
@@ -262,3 +266,28 @@ def gains_markdown(table: pd.DataFrame) -> str:
         + (f"A replicate varies {'; '.join(varies)}.\n" if varies else "One replicate per configuration.\n")
     )
     return to_markdown(shown) + note
+
+
+def write_sweep_gains(sweep_dir: str | Path) -> Path | None:
+    """Print the sweep's gains table and write it beside members.tsv (gains.md, gains.csv); None when no member
+    has a control to pair with. Never raises: a sweep that trained must not fail on its report."""
+    from redi.analysis.load import load_sweep
+
+    sweep_dir = Path(sweep_dir)
+    try:
+        table = gains_table(load_sweep(sweep_dir))
+        table = table[table["seeds"] > 0]
+        if table.empty:
+            log.info(
+                "sweep %s: no member paired with an alpha = 0 control (control=false?): no gains table",
+                sweep_dir,
+            )
+            return None
+        text = gains_markdown(table)
+        table.to_csv(sweep_dir / "gains.csv", index=False)
+        (sweep_dir / "gains.md").write_text(text)
+    except Exception as e:  # noqa: BLE001  (the report is a convenience; the runs and members.tsv are what count)
+        log.warning("sweep %s: the gains table could not be written: %s", sweep_dir, e)
+        return None
+    print(f"\npaired gains over the alpha = 0 control ({sweep_dir / 'gains.md'}):\n{text}", flush=True)
+    return sweep_dir / "gains.md"

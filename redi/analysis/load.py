@@ -436,6 +436,21 @@ def eval_steps(frame: pd.DataFrame, location: str) -> list[int]:
     return paired.eval_steps(location)
 
 
+def sample_rows(frame: pd.DataFrame, location: str, step: int) -> pd.DataFrame:
+    """The run's samples at ``step`` as raw/samples.tsv rows (redi.analysis.raw): read from a committed sweep, or
+    read and classified from a run directory's eval/step_N.jsonl."""
+    if location.startswith(RAW_PREFIX):
+        samples = raw.read_samples(frame.attrs["source"])
+        run = location.removeprefix(RAW_PREFIX)
+        return samples[(samples["run"] == run) & (samples["step"] == int(step))].reset_index(drop=True)
+    run_dir = Path(location)
+    reader = raw.FailureReader(raw.run_entry(run_dir)["config"])
+    rows = [r for r in raw.sample_lines(run_dir.name, run_dir, reader) if int(r[1]) == int(step)]
+    out = pd.DataFrame(rows, columns=list(raw.SAMPLE_COLUMNS))
+    out["step"] = out["step"].astype(int)
+    return out
+
+
 def runs(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per run: the run columns only."""
     return frame[list(RUN_COLUMNS)].drop_duplicates("run").reset_index(drop=True)

@@ -35,6 +35,10 @@ class BaseConfig:
     seed: int = 42
     # train (then evaluate) | eval (evaluate model.init_from only) | stage1 (build stage 1 only)
     mode: str = "train"
+    # a preference run's alpha = 0 control (objective=redi alpha=0, same lr, seeds, data and batches): a sweep gets
+    # it as a member at each lr and seed and ends with the paired table, a single run trains it beside itself and
+    # prints its gain over it (redi.sweeps.controls); false: no control
+    control: bool = True
 
 
 def _with_root_keys() -> type:

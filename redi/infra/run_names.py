@@ -37,6 +37,8 @@ EXCLUDED = frozenset(
         "paths.cache_dir",
         "trainer.progress_bar",
         "eval.progress_bar",
+        "trainer.wait_for_lock",
+        "control",
     }
 )
 _READABLE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+\-]*$")

@@ -3,6 +3,8 @@
 ``hydra.sweeper.members`` lists the sweep's points, each a string of overrides ("beta=0.001 lr=1e-6"); the
 command line's own sweeps (``seed=1,2``) are crossed with them, and with no members it is Hydra's basic sweeper.
 A member whose overrides do not compose is reported and left out, so it fails alone: the others still run.
+Every preference member gets its alpha = 0 control as a member too, unless ``control=false``
+(redi.sweeps.controls).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from redi.sweeps.controls import add_controls
 from redi.sweeps.launchers import (
     TABLE_NAME,
     Member,
@@ -76,6 +79,8 @@ class MembersSweeper(BasicSweeper):
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         product = [job for batch in self.split_arguments(overrides, None) for job in batch]
         jobs = expand(self.members, product)
+        loader = self.hydra_context.config_loader
+        jobs = add_controls(jobs, lambda job: loader.load_sweep_config(self.config, list(job)))
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

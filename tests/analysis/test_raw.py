@@ -82,3 +82,36 @@ def test_failure_kinds_and_shortcuts_come_from_the_synthetic_classifier():
         plain.kind({"prompt_id": first, "correct": False}),
         plain.shortcut({"text": "58 + 67 = 125"}),
     ) == ("-", "-")
+
+
+def test_failure_kinds_per_configuration_by_hand(exported, tmp_path):
+    """The exported sweep with kinds written in: alpha 0.8 at 1e-4's final samples (2 replicates x 4 problems x 2
+    samples) show 'shortcut_slip' on 2 of 8 and 1 of 8 samples: 18.75 % on average; shortcuts 1/4 and 3/4."""
+    import shutil
+
+    from redi.analysis.failures import failures_table, run_failures
+
+    _, committed = exported
+    copy = tmp_path / "kinds"
+    shutil.copytree(committed / "raw", copy / "raw")
+    samples = raw.read_samples(committed)
+    final = samples["step"] == 20
+    for run, slips, shortcut in (
+        ("alpha=0.8,lr=0.0001,seed=1", 2, "1/2"),
+        ("alpha=0.8,lr=0.0001,seed=2", 1, "2/2"),
+    ):
+        rows = samples.index[final & (samples["run"] == run)]
+        kinds = ["shortcut_slip"] * slips + ["-"] * (2 * len(rows) - slips)
+        samples.loc[rows, "kind"] = [" ".join(kinds[2 * i : 2 * i + 2]) for i in range(len(rows))]
+        samples.loc[rows, "shortcut"] = f"{shortcut} 0/0"
+    text = samples.assign(step=samples["step"].astype(str)).to_csv(sep="\t", index=False)
+    raw._write_gzip(copy / "raw" / raw.SAMPLES_FILE, text)
+    plain = pd.DataFrame(
+        {"kind": ["- -", "- -"], "shortcut": ["- -", "- -"]}
+    )  # no classifier: nothing to say
+    assert run_failures(plain) == {}
+    table = failures_table(load_sweep(copy)).set_index("config")
+    row = table.loc["REDI alpha=0.8, lr=1e-4"]
+    assert row["replicates"] == 2 and row["shortcut_slip"] == pytest.approx((2 / 8 + 1 / 8) / 2)
+    assert row["shortcut_rate"] == pytest.approx((4 / 8 + 8 / 8) / 2)
+    assert list(table.index) == ["REDI alpha=0.8, lr=1e-4"]
