@@ -222,6 +222,85 @@ def paired_gain_from_run(run_dir: Path, final_step: int) -> dict[str, float]:
     }
 
 
+def _margins(model, tokenizer, items: list[tuple[str, str]]) -> tuple[list[float], int]:
+    """The student's margin (nats) at each trace's first error site; items are (prompt text, trace text)."""
+    from redi.data.synthetic.sites import continuation_margin, first_error_site
+
+    margins = []
+    for prompt, text in items:
+        site = first_error_site(text)
+        if site is not None:
+            context = prompt + text[: site.offset]
+            margins.append(continuation_margin(model, tokenizer, context, site.correct, site.wrong))
+    return margins, len(items)
+
+
+def teacher_negatives(cfg: DictConfig, n: int, seed: int) -> list[dict]:
+    """``n`` of the teacher's negatives as D_Pref takes them (the first incorrect trace of a problem that also has a
+    correct one), with the problem, its answer and expression and the trace's mistake kind (its error_types)."""
+    from redi.data.openr1 import load_traces
+
+    out = []
+    for row in load_traces(cfg.data):
+        verdicts = [
+            bool(a) and bool(b)
+            for a, b in zip(row["correctness_math_verify"], row["correctness_llama"], strict=True)
+        ]
+        if any(verdicts) and not all(verdicts):
+            j = verdicts.index(False)
+            kinds = row.get("error_types") or [None] * len(verdicts)
+            out.append({"problem": row["problem"], "answer": row["answer"], "text": row["generations"][j],
+                        "kind": kinds[j] or "other"})  # fmt: skip
+    random.Random(seed).shuffle(out)
+    return out[:n]
+
+
+def error_sites(cfg: DictConfig, model, tokenizer, negatives: list[dict], problems: int) -> dict:
+    """Do the teacher's negatives go wrong where the student does? Its margin at their first error sites against
+    the same at its own held-out mistakes (sampled as evaluation samples), and the overlap of the mistake kinds."""
+    from redi.chat_templates import generation_prompt_opens_think
+    from redi.data.synthetic import classify_mistake, heldout_problems
+    from redi.data.synthetic.sites import kind_overlap, kind_shares
+    from redi.data.synthetic.teacher import teacher_config
+    from redi.eval.benchmarks import Problem
+    from redi.eval.engines import make_engine
+    from redi.eval.evaluate import format_prompts
+    from redi.eval.grading import Grader
+    from redi.validate import to_container
+
+    opens = generation_prompt_opens_think(tokenizer)
+    strip = lambda t: t.removeprefix("<think>\n") if opens else t  # noqa: E731  (the prompt already opened it)
+    asked = [Problem(str(i), r["problem"], r["answer"]) for i, r in enumerate(negatives)]
+    teacher = list(
+        zip(
+            format_prompts(tokenizer, asked, cfg.data.prompt_template),
+            [strip(r["text"]) for r in negatives],
+            strict=True,
+        )
+    )
+    synthetic = teacher_config({**to_container(cfg.data.synthetic), "num_eval_problems": problems})
+    rows = heldout_problems(synthetic)
+    held = [Problem(p["id"], p["problem"], p["answer"]) for p in rows]
+    prompts = format_prompts(tokenizer, held, cfg.data.prompt_template)
+    gens = make_engine(cfg.eval, model, tokenizer).generate(prompts, cfg.eval.num_samples, cfg.eval.seed)
+    with Grader(cfg.eval.grader) as grader:
+        verdicts = iter(grader.grade([g.text for r in gens for g in r], [p.answer for p, r in zip(held, gens, strict=True) for _ in r]))  # fmt: skip
+    own = [(prompt, g.text, row) for prompt, row, r in zip(prompts, rows, gens, strict=True) for g in r
+           if not next(verdicts).correct]  # fmt: skip
+    t_margins, t_n = _margins(model, tokenizer, teacher)
+    s_margins, s_n = _margins(model, tokenizer, [(prompt, text) for prompt, text, _ in own])
+    t_kinds = kind_shares(r["kind"] for r in negatives)
+    s_kinds = kind_shares(classify_mistake(row["expression"], row["answer"], text, synthetic.task) or "other"
+                          for _, text, row in own)  # fmt: skip
+    median = lambda xs: sorted(xs)[len(xs) // 2] if xs else float("nan")  # noqa: E731
+    return {
+        "teacher_negatives": t_n, "teacher_sites": len(t_margins), "teacher_margin_median": median(t_margins),
+        "own_mistakes": s_n, "own_sites": len(s_margins), "own_margin_median": median(s_margins),
+        "own_samples": sum(len(r) for r in gens), "teacher_kinds": t_kinds, "own_kinds": s_kinds,
+        "kind_overlap": kind_overlap(t_kinds, s_kinds),
+    }  # fmt: skip
+
+
 def diagnose(cfg: DictConfig, model, tokenizer, args: argparse.Namespace) -> dict:
     """All the checks for one stage-1 model and pair set; returns the numbers printed by :func:`report`."""
     torch.manual_seed(args.seed)
@@ -242,6 +321,9 @@ def diagnose(cfg: DictConfig, model, tokenizer, args: argparse.Namespace) -> dic
         str(alpha): [one_step_effect(model, rows, b, pad_id, alpha, args.lr, probe) for b in batches]
         for alpha in (0.0, 0.8)
     }
+    if args.sites:
+        negatives = teacher_negatives(cfg, args.pairs, args.seed)
+        out["sites"] = error_sites(cfg, model, tokenizer, negatives, args.probe_problems)
     if args.control:
         out["control"] = control_gain(cfg, Path(args.control_dir))
     return out
@@ -265,6 +347,15 @@ def report(out: dict, lr: float) -> str:
             f"one step of alpha {alpha} at lr {lr:g} (3 batches): shortcut probability {sp}; "
             f"its log-prob {sl}; held-out correct log-prob {hl}"
         )
+    if "sites" in out:
+        s = out["sites"]
+        lines.append(
+            f"error sites: the student's margin log p(correct) - log p(wrong) at the first wrong step of "
+            f"{s['teacher_sites']} of {s['teacher_negatives']} teacher negatives: median {s['teacher_margin_median']:+.2f} "
+            f"nats; at {s['own_sites']} of its own {s['own_mistakes']} held-out mistakes ({s['own_samples']} samples): "
+            f"median {s['own_margin_median']:+.2f} nats (aim: alike); mistake kinds overlap {s['kind_overlap']:.2f} "
+            f"(teacher {_top(s['teacher_kinds'])}; student {_top(s['own_kinds'])})"
+        )
     if "control" in out:
         c = out["control"]
         lines.append(
@@ -272,6 +363,10 @@ def report(out: dict, lr: float) -> str:
             f"{c['end']:.4f}, gain {100 * c['gain']:+.2f} +- {100 * c['gain_se']:.2f} points (aim < 1 point)"
         )
     return "\n".join(lines)
+
+
+def _top(shares: dict[str, float], n: int = 3) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in list(shares.items())[:n]) or "none"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -286,6 +381,9 @@ def main(argv: list[str] | None = None) -> None:
         "--probe-problems", type=int, default=200, help="held-out problems for the branch probe"
     )
     parser.add_argument("--control", action="store_true", help="also run the alpha 0 control (minutes)")
+    parser.add_argument(
+        "--sites", action="store_true", help="also compare the negatives' error sites with the student's own"
+    )
     parser.add_argument("--control-dir", default="runs/diagnose/control", help="where the control run goes")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -293,6 +391,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = compose_config(args.overrides)
+    from redi.infra.distributed import DistEnv
+    from redi.stages import teacher
+
+    teacher.ensure(cfg, DistEnv())  # data.synthetic.teacher=model: its traces (cached)
     model, tokenizer = load_student(cfg, args.model)
     out = diagnose(cfg, model, tokenizer, args)
     print(report(out, args.lr), flush=True)

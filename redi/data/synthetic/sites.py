@@ -62,3 +62,28 @@ def kind_shares(kinds: Iterable[str]) -> dict[str, float]:
 def kind_overlap(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     """Sum over kinds of min(a_k, b_k): 1 when two mixes of mistakes are the same, 0 when no kind is shared."""
     return sum(min(a.get(k, 0.0), b.get(k, 0.0)) for k in set(a) | set(b))
+
+
+def continuation_margin(model, tokenizer, context: str, correct: str, wrong: str) -> float:
+    """log p(correct | context) - log p(wrong | context) in nats under ``model`` (a causal LM, no gradient).
+
+    Each variant is tokenised whole (context + continuation); the tokens after the longest common token prefix of
+    the two are scored, so a token that straddles the split is compared as the model would read it.
+    """
+    import torch
+
+    a = tokenizer(context + correct, add_special_tokens=False)["input_ids"]
+    b = tokenizer(context + wrong, add_special_tokens=False)["input_ids"]
+    common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    common = max(1, common)  # the first token has no prediction to score
+
+    def tail_logp(ids: list[int]) -> float:
+        if len(ids) <= common:
+            return 0.0
+        x = torch.tensor([ids], device=next(model.parameters()).device)
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=x).logits[0, :-1].float(), dim=-1)  # [T-1, V]
+        picked = logp.gather(1, x[0, 1:, None])[:, 0]  # log p(token t | tokens < t), t = 1..T-1
+        return float(picked[common - 1 :].sum())
+
+    return tail_logp(a) - tail_logp(b)
