@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -112,6 +113,23 @@ def _sample(engine, tokenizer, problems, template: str, k: int, seed: int, grade
     return [[GradedSample(g.text, next(verdicts).correct, g.finish_reason) for g in row] for row in gens]
 
 
+def _sampled(path: Path, sample: Callable[[], list]) -> list:
+    """The graded samples saved at ``path`` (JSON lines, one problem each), else ``sample()`` saved there first:
+    a draw that fails after sampling (e.g. in its summary) resumes without sampling again."""
+    from redi.data.synthetic.model_teacher import GradedSample
+
+    if path.is_file():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [[GradedSample(*s) for s in row] for row in rows]
+    samples = sample()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(
+        "".join(json.dumps([[s.text, s.correct, s.finish_reason] for s in row]) + "\n" for row in samples)
+    )
+    tmp.replace(path)
+    return samples
+
+
 def sample_draw(cfg: DictConfig, teacher_dir: Path, work: Path, device) -> dict:
     """Sample, grade and write the draw into ``work`` (traces.jsonl, summary.json); returns the summary."""
     from redi.data.synthetic.model_teacher import draw_summary, teacher_rows, write_rows
@@ -129,14 +147,20 @@ def sample_draw(cfg: DictConfig, teacher_dir: Path, work: Path, device) -> dict:
     template, k = cfg.data.prompt_template, settings.num_samples
     problems = training_problems(synthetic)
     with phase(f"model teacher: sampling {len(problems)} problems x {k}"):
-        samples = _sample(engine, tokenizer, problems, template, k, settings.seed, settings.grader)
+        samples = _sampled(
+            work / "samples.jsonl",
+            lambda: _sample(engine, tokenizer, problems, template, k, settings.seed, settings.grader),
+        )
     rows = teacher_rows(synthetic, problems, samples)
     write_rows(work / "traces.jsonl", rows)
     summary = draw_summary(problems, samples)
     heldout = _problems(synthetic, synthetic.num_eval_problems, heldout=True, salt=3)  # the eval split
     if heldout:
         with phase(f"model teacher: held-out accuracy on {len(heldout)} problems x {k}"):
-            graded = _sample(engine, tokenizer, heldout, template, k, settings.seed + 1, settings.grader)
+            graded = _sampled(
+                work / "heldout_samples.jsonl",
+                lambda: _sample(engine, tokenizer, heldout, template, k, settings.seed + 1, settings.grader),
+            )
         summary["heldout"] = draw_summary(heldout, graded)
     summary["teacher_dir"] = str(teacher_dir)
     summary["teacher_parameters"] = sum(p.numel() for p in model.parameters())
@@ -154,10 +178,15 @@ def ensure(cfg: DictConfig, env: DistEnv) -> None:
     with phase("model teacher"):
         teacher_dir = stage1.ensure(teacher_training_config(cfg), env)
         target = cache_dir(cfg) / "teacher" / draw_key(cfg, teacher_dir)
-        with building(
-            target, f"the model teacher's draw {target.name}", is_main=env.is_main,
-            agree=lambda flag: broadcast_flag(flag, env),
-        ) as work:  # fmt: skip
+        with (
+            building(
+                target,
+                f"the model teacher's draw {target.name}",
+                resumable=True,
+                is_main=env.is_main,
+                agree=lambda flag: broadcast_flag(flag, env),
+            ) as work
+        ):  # fmt: skip  (resumable: the samples of a draw that failed later are kept for the next try)
             if work is not None and env.is_main:
                 summary = sample_draw(cfg, teacher_dir, work, env.device)
                 log.info(

@@ -96,3 +96,10 @@ def test_teacher_config_from_plain_values_and_its_checks():
     with pytest.raises(ValueError, match=r"model_teacher\.arch: hidden_size must be a multiple"):
         validate_teacher_config(bad_arch)
     assert GraderConfig()  # the grader the stage uses exists with defaults
+
+
+def test_a_sampled_fact_with_a_leading_zero_is_read_not_evaluated():
+    from redi.data.synthetic.classify import _has_wrong_fact, _value
+
+    assert _value("6-1-02") == 3 and _value("6*4+2") == 26 and _value("5+6+1") == 12 and _value("2-1-1") == 0
+    assert _has_wrong_fact("6-1-02=4") and not _has_wrong_fact("6-1-02=3")

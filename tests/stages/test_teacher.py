@@ -68,3 +68,28 @@ def test_model_teacher_settings_do_not_key_a_rules_teacher_stage1():
     rules = compose_config(["experiment=smoke"])
     other = compose_config(["experiment=smoke", "data.synthetic.model_teacher.epochs=9"])
     assert stage1_dir(rules) == stage1_dir(other)
+
+
+def test_a_draw_that_fails_after_sampling_resumes_without_sampling_again(tmp_path, monkeypatch):
+    import pytest
+
+    import redi.data.synthetic.model_teacher as rows_module
+
+    monkeypatch.setenv("REDI_CACHE_DIR", str(tmp_path / "cache"))
+    overrides = [*TINY_TEACHER, "data.synthetic.model_teacher.draw=5"]
+    calls = []
+    real_sample, real_rows = teacher._sample, rows_module.teacher_rows
+    monkeypatch.setattr(teacher, "_sample", lambda *a, **k: calls.append(1) or real_sample(*a, **k))
+
+    def classifier_bug(*args, **kwargs):
+        raise RuntimeError("a classifier bug after sampling")
+
+    monkeypatch.setattr(rows_module, "teacher_rows", classifier_bug)
+    with pytest.raises(RuntimeError, match="classifier bug"):
+        teacher.ensure(compose_config(overrides), DistEnv())
+    assert len(calls) == 1  # the training problems were sampled (and saved) before the failure
+    monkeypatch.setattr(rows_module, "teacher_rows", real_rows)
+    cfg = compose_config(overrides)
+    teacher.ensure(cfg, DistEnv())
+    assert len(calls) == 2  # only the held-out problems are sampled on the second try
+    assert len(datasets.Dataset.from_json(cfg.data.synthetic.model_teacher.traces)) == 40
