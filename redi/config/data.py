@@ -29,7 +29,7 @@ class ModelTeacherConfig:
     train_problems: int = 10000
     train_seed: int = 777  # the ground-truth problems' seed (data.synthetic.seed draws the student's)
     lr: float = 1e-3
-    epochs: float = 3.0  # 1 epoch left it at 0.24 sampled accuracy (T 1.0): far from the paper's mixed verdicts
+    epochs: float = 3.0  # 1 epoch left it at 0.24 sampled accuracy (T 1.0)
     micro_batch_size: int = 32
     warmup_ratio: float = 0.05
     seed: int = 42  # the teacher's initialisation and batch order
