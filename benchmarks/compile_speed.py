@@ -3,7 +3,7 @@
     python benchmarks/compile_speed.py [--models tiny,small] [--rows 32] [--repeats 3] [--threads 1]
 
 For each model: the same random Qwen2 twice (benchmarks/workload.py), one with every decoder layer compiled by
-redi.kernels.compile_layers; both run forward + backward of redi's log-prob head (REDI alpha 0.8) over the same
+redi.model.kernels.compile_layers; both run forward + backward of redi's log-prob head (REDI alpha 0.8) over the same
 pairs (long-tailed lengths, 2 sequences padded to the longer), interleaved per repeat. Prints the compilation
 time (the first pass over every length), then the median seconds per pass and the eager/compiled ratio.
 """
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workload import EOS_ID, PAD_ID, make_model, make_rows  # noqa: E402
 
 from redi.data.tokenize import Encoded, EncodedRows, collate_rows  # noqa: E402
-from redi.kernels import compile_layers  # noqa: E402
 from redi.loop.logprobs import policy_logps  # noqa: E402
+from redi.model.kernels import compile_layers  # noqa: E402
 from redi.objectives import get_objective  # noqa: E402
 
 

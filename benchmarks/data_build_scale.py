@@ -59,7 +59,7 @@ def ensure_tokenizer(workdir: Path, seed: int, pool_size: int) -> Path:
         return target
     import random
 
-    from redi.model import train_tokenizer
+    from redi.model.load import train_tokenizer
 
     pool = synth.ParagraphPool(seed, pool_size)
     rng = random.Random(seed)
@@ -97,7 +97,7 @@ def redi_side(spec: dict) -> dict:
     import redi.run  # noqa: F401  (registers the config schemas and resolvers)
     from redi.data.builder import build_training_data
     from redi.data.tokenize import Encoder, TokenizationSettings
-    from redi.model import tokenizer_fingerprint
+    from redi.model.load import tokenizer_fingerprint
 
     limits = [f"data.builder.{key}={value}" for key, value in spec.get("limits", {}).items()]
     overrides = ["data=openr1_raw", "data.source=local", f"data.path={spec['path']}", *limits]

@@ -15,8 +15,8 @@ import time
 import torch
 
 from redi.config import EvalConfig, TinyArchConfig
-from redi.eval.engines import make_engine
-from redi.model import build_tiny_model, train_tokenizer
+from redi.model.engines import make_engine
+from redi.model.load import build_tiny_model, train_tokenizer
 
 
 def main() -> None:

@@ -21,10 +21,10 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from redi.data.tokenize import Encoded
-from redi.kernels import apply_liger, compile_layers
 from redi.loop.logprobs import split_pairs
 from redi.loop.microbatch import ForwardLayout, sequences_logps
 from redi.loop.update_norm import adamw_update_norm
+from redi.model.kernels import apply_liger, compile_layers
 from redi.objectives import get_objective
 
 PAPER = dict(

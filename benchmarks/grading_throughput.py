@@ -1,4 +1,4 @@
-"""Grading throughput: 8,000 samples through redi.eval.grading.Grader on this machine (2 workers by default).
+"""Grading throughput: 8,000 samples through redi.grading.grader.Grader on this machine (2 workers by default).
 
 Three workloads, each printed as wall time and samples/s:
   real        the 800 labelled Qwen2.5-Math responses x 10 (as k samples of a problem repeat answers; the
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from redi.config import GraderConfig
-from redi.eval.grading import Grader
+from redi.grading.grader import Grader
 
 GRADED = (
     Path(__file__).resolve().parents[1]

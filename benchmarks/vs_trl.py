@@ -78,10 +78,10 @@ def run_redi(spec: dict) -> dict:
     from redi.infra.session import Session
     from redi.infra.status import Status
     from redi.infra.tracking import Tracker
+    from redi.inputs.reference import compute_reference_logps
     from redi.loop.plan import Batching, BatchPlan
     from redi.loop.train import EvalSchedule, LoopInputs, train
     from redi.objectives import get_objective
-    from redi.stages.reference import compute_reference_logps
 
     rows = make_rows(spec["rows"], spec["seed"])
     chosen = [Encoded(r.prompt + r.chosen + [EOS_ID], len(r.prompt), False) for r in rows]

@@ -1,9 +1,11 @@
 """The entry point: ``python -m redi.run [overrides]`` trains and evaluates one configuration (``-m`` sweeps).
 
 Compose (Hydra, from conf/) -> validate -> dispatch on ``mode``: ``train`` (the training stage, after the stage-1
-model it starts from when ``model.init_from=stage1``), ``eval`` (evaluate a model) or ``stage1`` (build the
-stage-1 model only). Until the config is validated this module imports nothing but Hydra, OmegaConf,
-redi.config and redi.validate, so a rejected config fails in a second, before torch, transformers or datasets load.
+model it starts from when ``model.init_from=stage1``; then the hub push when ``hub.push``), ``eval`` (evaluate a
+model) or ``stage1`` (build the stage-1 model only). This module is the only one that imports the stages: it hands
+the training stage to stage 1 (and stage 1 to the model teacher), which train with it. Until the config is
+validated it imports nothing but Hydra, OmegaConf, redi.config, redi.validate and redi.infra.run_names, so a
+rejected config fails in a second, before torch, transformers or datasets load.
 In a multirun a failed member is recorded (status.json "failed") and the sweep goes on; a single run re-raises.
 """
 
@@ -22,10 +24,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from redi.config import register_configs
+from redi.config.checks import ConfigError
 from redi.config.help import register_help_resolver
 from redi.config.help import render as render_help
 from redi.infra.run_names import open_run_directory, register_resolver
-from redi.validate import ConfigError, validate
+from redi.validate import validate
 
 log = logging.getLogger("redi")
 
@@ -46,12 +49,17 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
 
     from redi.infra.distributed import launch_rank, setup, teardown
     from redi.infra.lock import RunLock
+    from redi.infra.publish import push_logged
+    from redi.infra.run_result import RunResult
     from redi.infra.session import Session
     from redi.infra.status import Status
+    from redi.inputs.model import needs_stage1_model
     from redi.loop.preemption import StopAtOnce
     from redi.stages import evaluation, stage1, teacher, training
-    from redi.stages.inputs import needs_stage1_model
-    from redi.stages.result import RunResult
+
+    def stage1_model(c: DictConfig, e) -> Path:
+        """The cached stage-1 run directory of ``c``, trained by the training stage when absent."""
+        return stage1.ensure(c, e, training.run)
 
     # one process owns the run directory (redi.infra.lock) from before it reads status.json to the end; a
     # termination signal outside the training loop stops the run at once, recorded "interrupted" (StopAtOnce)
@@ -73,16 +81,19 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
             if cfg.trainer.threads:
                 torch.set_num_threads(cfg.trainer.threads)
             with Session.open(run_dir, env, objective=spec.name, hyperparameters=hyper) as session:
-                teacher.ensure(cfg, env)  # data.synthetic.teacher=model: its traces, trained and sampled once
+                # data.synthetic.teacher=model: its traces, trained and sampled once
+                teacher.ensure(cfg, env, stage1_model)
                 if cfg.mode == "stage1":
-                    result = stage1.run(cfg, session)
+                    result = stage1.run(cfg, session, training.run)
                 else:
                     needs_stage1 = needs_stage1_model(cfg, spec)
-                    start = stage1.ensure(cfg, env) if needs_stage1 else None  # through the cache
+                    start = stage1_model(cfg, env) if needs_stage1 else None  # through the cache
                     if cfg.mode == "eval":
                         result = evaluation.run(cfg, spec, session, start)
                     else:
                         result = training.run(cfg, spec, hyper, session, start)
+                        if result.state == "completed" and cfg.hub.push and env.is_main:
+                            push_logged(run_dir, cfg.hub, session.status)
             result.seconds = time.perf_counter() - t0
             return result
         finally:
@@ -149,7 +160,7 @@ def accuracy_lines(what: str, step: int, metrics: dict[str, float]) -> list[str]
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors in the user's input: reported as one line naming the key, with no traceback."""
     from redi.data.openr1 import DataError
-    from redi.model import ModelSourceError
+    from redi.model.source import ModelSourceError
     from redi.objectives import ObjectiveConfigError
 
     return (ConfigError, ModelSourceError, ObjectiveConfigError, DataError)

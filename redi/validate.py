@@ -1,9 +1,10 @@
 """The pre-flight: every group's checks on the composed config, before any heavy import or compute.
 
 Each group's checks live beside its code (redi.loop.checks: trainer and stage1; redi.data.checks: data, builder
-and teacher; redi.model_source: model; redi.eval.checks: eval and grader; redi.sweeps.checks: launcher) and
-report into one :class:`Checks` collector, so one run of ``validate`` names every bad key at once, exactly as
-the user typed it (``stage1.lr``, not ``lr``). Nothing here imports torch, transformers or datasets.
+and teacher; redi.model.checks: model; redi.eval.checks: eval and grader; redi.sweeps.checks: launcher) and
+report into one :class:`~redi.config.checks.Checks` collector, so one run of ``validate`` names every bad key at
+once, exactly as the user typed it (``stage1.lr``, not ``lr``). Nothing here imports torch, transformers or
+datasets.
 """
 
 from __future__ import annotations
@@ -11,104 +12,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from redi.config.checks import Checks, ConfigError
+
 log = logging.getLogger("redi")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; names every offending key and value (``errors``: one line each)."""
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = list(errors)
-        if len(self.errors) == 1:
-            text = self.errors[0]
-        else:
-            text = f"{len(self.errors)} problems in the config:\n" + "\n".join(
-                f"  - {e}" for e in self.errors
-            )
-        super().__init__(text)
-
-
-class Checks:
-    """Collects errors about one config node; ``key(name)`` is the full dotted key as the user types it."""
-
-    def __init__(self, node: Any, prefix: str = "", errors: list[str] | None = None) -> None:
-        self.node = node
-        self.prefix = prefix
-        self.errors: list[str] = [] if errors is None else errors
-        self._bad: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def sub(self, name: str) -> Checks:
-        return Checks(self.get(name), self.key(name), self.errors)
-
-    def get(self, name: str) -> Any:
-        node = self.node
-        return node.get(name) if isinstance(node, dict | DictConfig) else getattr(node, name, None)
-
-    def fail(self, text: str) -> None:
-        """Record an error whose text names its keys itself."""
-        self.errors.append(text)
-
-    def error(self, name: str, message: str) -> None:
-        """Record ``<key>=<value>: <message>``."""
-        self._bad.add(name)
-        self.errors.append(f"{self.key(name)}={self.get(name)!r}: {message}")
-
-    def ok(self, *names: str) -> bool:
-        """None of ``names`` has an error recorded here (so checks that combine them can run)."""
-        return not self._bad.intersection(names)
-
-    def guard(self, check: Callable[[], Any], *errors: type[Exception]) -> None:
-        """Run a check that raises one of ``errors`` with a full message; record the message instead."""
-        try:
-            check()
-        except errors as e:
-            self.fail(str(e))
-
-    def choice(self, name: str, allowed: tuple[str, ...], optional: bool = False) -> None:
-        value = self.get(name)
-        if (value is None and optional) or value in allowed:
-            return
-        self.error(name, f"expected one of {', '.join(allowed)}")
-
-    def number(
-        self,
-        name: str,
-        *,
-        low: float | None = None,
-        high: float | None = None,
-        low_open: bool = False,
-        high_open: bool = False,
-        integer: bool = False,
-        optional: bool = False,
-        hint: str = "",
-    ) -> None:
-        """A finite number (an integer when ``integer``) in [low, high] (open ends with ``*_open``)."""
-        value = self.get(name)
-        hint = f" ({hint})" if hint else ""
-        if value is None:
-            if not optional:
-                self.error(name, "required")
-            return
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.error(name, f"must be a number{hint}")
-            return
-        if not math.isfinite(value):
-            self.error(name, f"must be a finite number{hint}")
-            return
-        if integer and value != int(value):
-            self.error(name, f"must be a whole number{hint}")
-        elif low is not None and (value < low or (low_open and value == low)):
-            self.error(name, f"must be {'>' if low_open else '>='} {low:g}{hint}")
-        elif high is not None and (value > high or (high_open and value == high)):
-            self.error(name, f"must be {'<' if high_open else '<='} {high:g}{hint}")
 
 
 def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -202,10 +113,10 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
     """Check the whole config; returns the objective spec and its hyperparameters, or raises ConfigError."""
     from redi.data.checks import check_data
     from redi.eval.checks import check_eval
-    from redi.kernels import check_kernels
     from redi.loop.checks import check_stage1, check_trainer, collapse_rule_notes
     from redi.loop.precision import check_precision
-    from redi.model_source import check_model
+    from redi.model.checks import check_model
+    from redi.model.kernels import check_kernels
     from redi.objectives import ObjectiveConfigError, get_objective
     from redi.sweeps.checks import check_launcher
 
@@ -246,10 +157,10 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
 
 
 def _check_userdata(cfg: DictConfig, spec: Any) -> None:
-    """model.chat_template, model.lora and hub (redi.chat_templates, redi.lora, redi.publish)."""
-    from redi.chat_templates import CHOICES
-    from redi.lora import check_lora
-    from redi.publish import check_hub
+    """model.chat_template, model.lora and hub (redi.model.chat_templates, redi.model.lora, redi.infra.publish)."""
+    from redi.infra.publish import check_hub
+    from redi.model.chat_templates import CHOICES
+    from redi.model.lora import check_lora
 
     if cfg.model.chat_template not in CHOICES:
         raise ValueError(
@@ -280,8 +191,3 @@ def _check_benchmark_files(e: DictConfig, d: DictConfig) -> None:
         check_benchmarks(e.benchmarks, synthetic=d.synthetic)
     except BenchmarkError as err:
         raise ConfigError([str(err)]) from err
-
-
-def to_container(cfg: DictConfig) -> dict:
-    """The resolved config as plain data (for W&B and hashing)."""
-    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]

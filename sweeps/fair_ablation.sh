@@ -30,7 +30,7 @@ start=$(date +%s)
 echo "$SWEEP_NAME: started $(date -Is); load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$SWEEP/wall_time.txt"
 "$PY" -m redi.run sweep=$SWEEP_NAME mode=stage1 trainer.threads=2 hydra.mode=RUN \
   hydra.run.dir="${SWEEP}_stage1" "$@" > "$SWEEP/stage1.log" 2>&1
-STAGE1=$("$PY" -c "import sys; from redi.data.diagnose import compose_config; from redi.stages.stage1 import stage1_dir
+STAGE1=$("$PY" -c "import sys; from redi.diagnose import compose_config; from redi.stages.stage1 import stage1_dir
 print(stage1_dir(compose_config(['sweep=$SWEEP_NAME', *sys.argv[1:]])))" "$@")
 stage1_done=$(date +%s)
 RUN=("$PY" -m redi.run "sweep=$SWEEP_NAME" "$@")

@@ -26,7 +26,7 @@ stage1_of() {  # the cached stage-1 run directory of a replicate (the teacher's 
   # shellcheck disable=SC2086
   "$PY" - "$@" <<'PY'
 import sys
-from redi.data.diagnose import compose_config
+from redi.diagnose import compose_config
 from redi.infra.distributed import DistEnv
 from redi.stages import teacher
 from redi.stages.stage1 import stage1_dir

@@ -23,7 +23,7 @@ log() { echo "$(date -Is) $*" | tee -a "$SWEEP/wall_time.txt"; }
 stage1_of() {  # the cached stage-1 run directory of a replicate
   "$PY" - "$@" <<'PY'
 import sys
-from redi.data.diagnose import compose_config
+from redi.diagnose import compose_config
 from redi.stages.stage1 import stage1_dir
 print(stage1_dir(compose_config(["sweep=shortcut_negatives", *sys.argv[1:]])))
 PY

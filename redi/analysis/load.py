@@ -24,7 +24,8 @@ from typing import Any
 import pandas as pd
 
 from redi.analysis import raw
-from redi.infra.tracking import format_value  # the spelling of hyperparameters in W&B tags and labels
+from redi.infra.status import STATES, RunState
+from redi.infra.wandb_names import format_value  # the spelling of hyperparameters in W&B tags and labels
 from redi.objectives import OBJECTIVES, root_hyperparameters
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,15 +59,14 @@ RUN_KEYS = ("objective.name", *HYPERPARAMETERS, "lr", "seed", "sweep.name", "tra
 
 # W&B run states -> the run directory's states, for runs whose summary carries no final state yet
 _WANDB_STATES = {
-    "running": "running",
-    "finished": "completed",
-    "crashed": "failed",
-    "failed": "failed",
-    "killed": "interrupted",
-    "preempted": "interrupted",
-    "preempting": "running",
+    "running": RunState.RUNNING,
+    "finished": RunState.COMPLETED,
+    "crashed": RunState.FAILED,
+    "failed": RunState.FAILED,
+    "killed": RunState.INTERRUPTED,
+    "preempted": RunState.INTERRUPTED,
+    "preempting": RunState.RUNNING,
 }
-_OUR_STATES = ("pending", "running", "interrupted", "completed", "collapsed", "diverged", "failed")
 
 
 @dataclass
@@ -279,8 +279,8 @@ def records_from_wandb(entity: str, project: str, group: str, api: Any = None) -
         config = dict(run.config)
         summary = dict(getattr(run, "summary", {}) or {})
         state = summary.get("state")
-        if state not in _OUR_STATES:
-            state = _WANDB_STATES.get(getattr(run, "state", ""), "pending")
+        if state not in STATES:
+            state = _WANDB_STATES.get(getattr(run, "state", ""), RunState.PENDING).value
         records.append(
             RunRecord(
                 run=run.name,

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from redi.infra.tracking import run_tags as tracking_tags
+from redi.infra.wandb_names import run_tags as tracking_tags
 from redi.objectives import root_hyperparameters
 
 # the objective, every key an objective declares (alpha, beta, gamma, nll_weight, ...) and the lr: a configuration

@@ -52,7 +52,7 @@ class ModelConfig:
     tokenizer: str | None = None  # defaults to the model's own tokenizer
     arch: TinyArchConfig = field(default_factory=TinyArchConfig)
     # auto: the tokenizer's own template when it has one, else chatml_think; "model": the tokenizer's own (an
-    # error when it has none); or a name from redi.chat_templates to replace it. The choice is logged.
+    # error when it has none); or a name from redi.model.chat_templates to replace it. The choice is logged.
     chat_template: str = "auto"
     lora: LoraConfig = field(default_factory=LoraConfig)
     dtype: str = "float32"  # float32 | bfloat16 | float16

@@ -53,7 +53,9 @@ class TrainerConfig:
     # full logits: the unoptimised reference)
     forward: str = "auto"
     forward_max_tokens: int | None = None  # cap on the token slots of one forward (activation memory)
-    compile: bool = False  # torch.compile each decoder layer (redi.kernels): faster steps after a compile
+    compile: bool = (
+        False  # torch.compile each decoder layer (redi.model.kernels): faster steps after a compile
+    )
     progress_bar: bool = True
     distributed: str = "auto"  # auto (ddp when world size > 1) | ddp | fsdp
     wait_for_lock: bool = False  # another process holds the run directory: wait for it (true) or stop (false)

@@ -24,10 +24,10 @@ _TEACHER_FILES = tuple(
     f"synthetic/{name}" for name in ("columns.py", "problems.py", "errors.py", "shortcut.py", "teacher.py")
 )
 _GRADING_FILES = (
-    "grading.py",
+    "grader.py",
     "answers.py",
     "verify_worker.py",
-)  # redi/eval/: how the teacher's traces are graded
+)  # redi/grading/: how the teacher's traces are graded
 
 
 def _plain(obj: Any) -> Any:
@@ -55,7 +55,7 @@ def _code_hash(names: tuple[str, ...]) -> str:
 def source_fingerprint(cfg: Any) -> dict[str, Any]:
     """What identifies the traces without loading them: teacher settings + code, file hash, or hub id/revision."""
     if cfg.source == "synthetic":
-        grading = Path(__file__).parents[1] / "eval"  # the teacher labels its traces with the grader
+        grading = Path(__file__).parents[1] / "grading"  # the teacher labels its traces with the grader
         h = hashlib.sha256(b"".join((grading / f).read_bytes() for f in _GRADING_FILES))
         code = _code_hash(_TEACHER_FILES) + h.hexdigest()[:16]
         settings = dict(_plain(cfg.synthetic))

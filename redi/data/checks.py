@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from redi.validate import Checks
+    from redi.config.checks import Checks
 
 LOCAL_EXTENSIONS = (".jsonl", ".json", ".parquet")
 

@@ -5,9 +5,9 @@ in the funnel:
 1. problems: the task's training problems, i.e. the D_SFT of the rest of the data block as the builder makes it
    (its filters and decontamination included), in the builder's order; the first ``max_problems``; rows without a
    gold answer are skipped (``problems_no_answer``).
-2. samples: ``num_samples`` responses per problem from the sampling model (redi.eval.engines: hf or vLLM), the
+2. samples: ``num_samples`` responses per problem from the sampling model (redi.model.engines: hf or vLLM), the
    user turn ``data.prompt_template`` through the tokenizer's chat template, as training encodes it.
-3. verdicts: eval.grader (redi.eval.grading, Math-Verify) against the problem's answer, as evaluation grades.
+3. verdicts: eval.grader (redi.grading.grader, Math-Verify) against the problem's answer, as evaluation grades.
 4. D_SFT (rejection-sampling fine-tuning): up to ``sft_per_problem`` distinct correct samples per problem.
 5. D_Pref: up to ``pairs_per_problem`` pairs per problem, the i-th distinct correct sample as chosen and the i-th
    distinct incorrect one as rejected (data.builder.swap_pairs swaps them, the label-inversion control).
@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import datasets
 
+    from redi.config.checks import Checks
     from redi.data.builder import BuiltData
-    from redi.model_source import ModelSource
-    from redi.validate import Checks
+    from redi.model.source import ModelSource
 
 log = logging.getLogger(__name__)
 VERSION = 1
@@ -67,15 +67,16 @@ def check_self_generated(c: Checks) -> None:
     if not isinstance(model, str) or not model.strip():
         c.error("model", 'expected "stage1" or a model directory, run directory or hub id')
     elif model != "stage1":
-        from redi.model_source import ModelSourceError, resolve_source
+        from redi.model.resolve import resolve_source
+        from redi.model.source import ModelSourceError
 
         c.guard(lambda: resolve_source(model, c.key("model")), ModelSourceError)
 
 
 def validate_self_generated(block: Any) -> None:
     """Raise a DataError naming every bad key of ``block`` (data.self_generated), before any compute."""
+    from redi.config.checks import Checks
     from redi.data.openr1 import DataError
-    from redi.validate import Checks
 
     c = Checks(block, KEY)
     check_self_generated(c)
@@ -225,10 +226,11 @@ def model_identity(source: ModelSource, revision: str | None = None) -> dict[str
 
 
 def _code_hash() -> str:
-    from redi.eval import engines, grading
+    from redi.grading import grader
+    from redi.model import engines
 
     h = hashlib.sha256()
-    for path in (Path(__file__), Path(engines.__file__), Path(grading.__file__)):
+    for path in (Path(__file__), Path(engines.__file__), Path(grader.__file__)):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -312,9 +314,9 @@ def build_self_generated(
     """D_SFT and D_Pref from ``sampler``'s graded samples on ``task``'s training problems, built once and cached."""
     from redi.data.builder import format_funnel, load_cached
     from redi.data.openr1 import DataError
-    from redi.eval.evaluate import format_prompts
-    from redi.eval.grading import Grader
+    from redi.grading.grader import Grader
     from redi.infra.cache import building
+    from redi.model.engines import format_prompts
 
     block = data.self_generated
     validate_self_generated(block)
@@ -330,7 +332,7 @@ def build_self_generated(
         problems = task_problems(task.sft, block.max_problems, funnel)
         engine, tokenizer = sampler.open(settings)
         try:
-            prompts = format_prompts(tokenizer, problems, data.prompt_template)  # type: ignore[arg-type]
+            prompts = format_prompts(tokenizer, [p.problem for p in problems], data.prompt_template)
             log.info(
                 "data: sampling %d problems x %d from %s", len(problems), block.num_samples, sampler.identity
             )

@@ -78,8 +78,8 @@ def _token_counter(
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(tokenizer_path)
-    else:  # the same kind of tokenizer the tiny model trains (redi.model), on these rows
-        from redi.model import train_tokenizer
+    else:  # the same kind of tokenizer the tiny model trains (redi.model.load), on these rows
+        from redi.model.load import train_tokenizer
 
         tok = train_tokenizer(
             (t for r in rows for t in [r["problem"], *r["generations"]]), vocab_size, "chatml_think"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from redi.chat_templates import generation_prompt_opens_think
+from redi.model.chat_templates import generation_prompt_opens_think
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
-"""Evaluation: benchmarks, generation engines, metrics, and the entry points in ``redi.eval.evaluate``.
+"""Evaluation: benchmarks, metrics, the evaluator factory, and the entry points in ``redi.eval.evaluate``.
 
 ``redi.eval.evaluate`` stays the module (the function is ``redi.eval.evaluate.evaluate``), so nothing here
 re-exports a name that would shadow a submodule. The re-exports load on first use, so the config checks
-(``redi.eval.checks``) import without torch or Math-Verify.
+(``redi.eval.checks``) import without torch or Math-Verify. Generation engines are in redi.model.engines,
+grading in redi.grading.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from typing import Any
 _EXPORTS = {
     "Problem": "redi.eval.benchmarks",
     "load_benchmark": "redi.eval.benchmarks",
-    "Generation": "redi.eval.engines",
-    "make_engine": "redi.eval.engines",
 }
 __all__ = sorted(_EXPORTS)
 

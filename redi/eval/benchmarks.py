@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from redi.config import BenchmarkConfig
-from redi.eval.answers import clean_gold, extract_answer
+from redi.grading.answers import clean_gold, extract_answer
 
 SOURCES = ("local", "hub", "synthetic")
 ID_KEYS = ("unique_id", "id", "idx")  # tried in order when a row carries its own id

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from redi.validate import Checks
+    from redi.config.checks import Checks
 
 
 def check_grader(c: Checks) -> None:

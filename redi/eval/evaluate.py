@@ -14,9 +14,9 @@ from typing import Any
 
 from redi.config import EvalConfig
 from redi.eval.benchmarks import Problem, load_benchmark
-from redi.eval.engines import ENGINES, Generation, make_engine
-from redi.eval.grading import Grader, Verdict, validate_grader_config
 from redi.eval.metrics import benchmark_metrics, curve_prefix
+from redi.grading.grader import Grader, Verdict, validate_grader_config
+from redi.model.engines import ENGINES, Generation, format_prompts, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +66,6 @@ def validate_eval_config(cfg: EvalConfig) -> None:
             raise ValueError(f"eval.pass_at_k: {k} is outside 1..num_samples ({cfg.num_samples})")
     resolve_prompt_template(cfg.prompt_template)
     validate_grader_config(cfg.grader)
-
-
-def format_prompts(tokenizer: Any, problems: list[Problem], template: str) -> list[str]:
-    """Chat-formatted generation prompts: the user turn is ``template.format(problem=...)``."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError("evaluation needs a tokenizer with a chat template (model.chat_template)")
-    return [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": template.format(problem=p.problem)}],
-            add_generation_prompt=True,
-            tokenize=False,
-        )
-        for p in problems
-    ]
 
 
 def _records(
@@ -151,7 +137,9 @@ def evaluate(
                     "eval step %d: %s, %d problems x %d samples", step, name, len(problems), cfg.num_samples
                 )
                 gens = engine.generate(
-                    format_prompts(tokenizer, problems, template), cfg.num_samples, cfg.seed
+                    format_prompts(tokenizer, [p.problem for p in problems], template),
+                    cfg.num_samples,
+                    cfg.seed,
                 )
                 texts = [g.text for samples in gens for g in samples]
                 golds = [p.golds for p, samples in zip(problems, gens, strict=True) for _ in samples]

@@ -175,3 +175,8 @@ def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
 def file_digest(paths: list[Path]) -> str:
     """One short hash over the named files' hashes (sorted by name), for keying caches on model weights."""
     return content_key([(Path(p).name, file_sha256(Path(p))) for p in sorted(paths)])
+
+
+def cache_dir(cfg: Any) -> Path:
+    """Where the entries shared by the runs of a sweep live (stage 1, reference log-probs, built data)."""
+    return Path(cfg.paths.cache_dir).expanduser().resolve()

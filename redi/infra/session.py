@@ -19,7 +19,8 @@ from typing import Any
 
 from redi.infra.distributed import DistEnv, describe_failure
 from redi.infra.status import Status, now
-from redi.infra.tracking import Tracker, resolve_wandb_mode
+from redi.infra.tracking import Tracker
+from redi.infra.wandb_names import resolve_wandb_mode
 
 log = logging.getLogger(__name__)
 

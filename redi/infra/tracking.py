@@ -6,61 +6,12 @@ import contextlib
 import json
 import logging
 import math
-import netrc
-import os
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from redi.infra.status import atomic_write_text
 
 log = logging.getLogger(__name__)
-
-
-def resolve_wandb_mode(configured: str | None) -> str:
-    """logger.wandb_mode, else WANDB_MODE, else online when credentials exist, else offline."""
-    mode = configured or os.environ.get("WANDB_MODE")
-    if mode:
-        if mode in ("dryrun",):
-            return "offline"
-        if mode not in ("online", "offline", "disabled"):
-            raise ValueError(f"logger.wandb_mode / WANDB_MODE={mode!r}: expected online, offline or disabled")
-        return mode
-    if os.environ.get("WANDB_API_KEY"):
-        return "online"
-    try:
-        if netrc.netrc().authenticators("api.wandb.ai"):
-            return "online"
-    except (FileNotFoundError, netrc.NetrcParseError):
-        pass
-    return "offline"
-
-
-def format_value(value: float | None) -> str:
-    """Short, stable spelling of a hyperparameter: 1e-06 -> 1e-6, 0.0003 -> 3e-4, 0.80 -> 0.8."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    value = float(value)
-    if value != 0 and abs(value) < 1e-2:
-        mantissa, exponent = f"{value:.3e}".split("e")
-        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-    return f"{value:g}"
-
-
-def run_tags(config: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
-    """Tags that let W&B filter and colour a run by what was swept: ``objective:redi``, ``alpha:0.8``, ``lr:1e-6``.
-
-    ``config`` is the resolved run config; ``keys`` the root keys to tag (the objective's, lr, seed) when set.
-    """
-    objective = (config.get("objective") or {}).get("name")
-    tags = [f"objective:{objective}"] if objective else []
-    for key in keys:
-        if config.get(key) is not None:
-            tags.append(f"{key}:{format_value(float(config[key]))}")
-    sweep = (config.get("sweep") or {}).get("name")
-    if sweep:
-        tags.append(f"sweep:{sweep}")
-    return tags
 
 
 class MetricsFile:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from redi.validate import Checks
+    from redi.config.checks import Checks
 
 # the schedules transformers.get_scheduler builds from (warmup, total steps) alone, as the loop calls it
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",

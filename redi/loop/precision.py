@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from redi.validate import Checks
+    from redi.config.checks import Checks
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Stage 1: the SFT model a preference run starts from (``model.init_from=stage1``), built once into the cache.
 
 A preference run depends on it through the cache, never by calling itself: the entry point asks :func:`ensure`
-for the stage-1 run directory, which trains it (the training stage with the SFT objective and the ``stage1``
-block's settings) only when no completed one is cached, under a file lock so sweep members that need it at the
+for the stage-1 run directory, which trains it (with the training stage the entry point hands in, the SFT
+objective and the ``stage1`` block's settings) only when no completed one is cached, under a file lock so sweep members that need it at the
 same moment wait for one build. How the ``stage1`` block maps onto the training keys is written once, in
 conf/objective/sft.yaml (an ``objective=sft`` run is trained the same way).
 """
@@ -10,26 +10,27 @@ conf/objective/sft.yaml (an ``objective=sft`` run is trained the same way).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from redi.config import Config
+from redi.config.checks import plain
 from redi.data.build_key import source_fingerprint
-from redi.infra.cache import building, content_key
+from redi.infra.cache import building, cache_dir, content_key
 from redi.infra.distributed import DistEnv, barrier, broadcast_flag
 from redi.infra.progress import phase
+from redi.infra.run_result import RunResult
 from redi.infra.session import Session
 from redi.infra.status import Status
-from redi.objectives import get_objective, root_hyperparameters
-from redi.stages import training
-from redi.stages.inputs import cache_dir
-from redi.stages.result import RunResult
-from redi.validate import to_container
+from redi.objectives import ObjectiveSpec, get_objective, root_hyperparameters
 
 log = logging.getLogger(__name__)
 STAGE1_VERSION = 2  # 2: the synthetic teacher writes column work
 SFT_YAML = Path(__file__).resolve().parents[2] / "conf" / "objective" / "sft.yaml"
+# the training stage (redi.stages.training.run): (cfg, spec, hyperparameters, session, stage-1 dir) -> result
+TrainStage = Callable[[DictConfig, ObjectiveSpec, dict[str, float], Session, Path | None], RunResult]
 
 
 def stage1_config(cfg: DictConfig) -> DictConfig:
@@ -37,7 +38,7 @@ def stage1_config(cfg: DictConfig) -> DictConfig:
     sft = OmegaConf.load(SFT_YAML)  # objective=sft: the stage1 block's keys over lr and trainer.*
     with open_dict(sft):
         sft.pop("defaults", None)
-    s1 = OmegaConf.merge(OmegaConf.structured(Config), to_container(cfg))
+    s1 = OmegaConf.merge(OmegaConf.structured(Config), plain(cfg))
     with open_dict(s1):
         s1.objective = {"name": "sft"}
         for key in root_hyperparameters():  # the preference run's alpha/beta/...: SFT uses none
@@ -64,11 +65,11 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
     The batch enters as the global batch (micro batch x accumulation x processes): how it is split does not change
     the training (the loss is normalised over the global batch), so 2 processes x 16 reuse 1 process x 32.
     """
-    model = to_container(cfg.model)
+    model = plain(cfg.model)
     model.pop("init_from", None)
     model.pop("lora", None)  # stage 1 never trains an adapter (stage1_config): LoRA and full runs share it
     model.pop("liger", None)  # faster kernels for the same math: with or without, one stage-1 model
-    data = to_container(cfg.data)
+    data = plain(cfg.data)
     data.pop(
         "self_generated", None
     )  # how stage 2's data is sampled: the teacher's and the student's share stage 1
@@ -81,7 +82,7 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
         synthetic.get("model_teacher", {}).pop(
             "traces", None
         )  # where the draw lies; its content is fingerprinted
-    stage1 = to_container(cfg.stage1)
+    stage1 = plain(cfg.stage1)
     stage1["global_batch"] = stage1.pop("micro_batch_size") * stage1.pop("grad_accum_steps") * world_size
     key = content_key(
         STAGE1_VERSION,
@@ -94,8 +95,8 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
     return cache_dir(cfg) / "stage1" / key
 
 
-def ensure(cfg: DictConfig, env: DistEnv) -> Path:
-    """The stage-1 run directory for ``cfg``, training it first if no completed one is cached."""
+def ensure(cfg: DictConfig, env: DistEnv, train: TrainStage) -> Path:
+    """The stage-1 run directory for ``cfg``, training it with ``train`` first if no completed one is cached."""
     directory = stage1_dir(cfg, env.world_size)
     with building(
         directory,
@@ -118,16 +119,16 @@ def ensure(cfg: DictConfig, env: DistEnv) -> Path:
                 phase("stage 1"),
                 Session.open(directory, env, objective=spec.name, hyperparameters={}) as session,
             ):
-                result = training.run(s1, spec, {}, session, stage1=None)
+                result = train(s1, spec, {}, session, None)
             if result.state != "completed":
                 raise RuntimeError(f"stage 1 ended {result.state!r} ({result.reason}); see {directory}")
     barrier(env)  # after the entry is published, so every rank finds it
     return directory
 
 
-def run(cfg: DictConfig, session: Session) -> RunResult:
+def run(cfg: DictConfig, session: Session, train: TrainStage) -> RunResult:
     """mode=stage1: build (or find) the cached stage-1 model this config's preference runs start from, and stop."""
-    directory = ensure(cfg, session.env)
+    directory = ensure(cfg, session.env, train)
     step = Status(directory).data.get("step", 0)
     reason = f"stage-1 model in {directory / 'model'}"
     session.end("completed", step=step, stage1_dir=str(directory), reason=reason)

@@ -4,7 +4,7 @@ The paper distils DeepSeek-R1's traces; in miniature the teacher is a larger Qwe
 .arch) fine-tuned on correct traces of other problems of the same task (error-free rules traces, drawn with
 ``train_seed``), so its mistakes are its own and fall where the task is hard for a model. Two cached steps:
 
-1. the teacher model: a stage-1 SFT run (redi.stages.stage1) of that architecture on the ground truth, keyed by
+1. the teacher model: a stage-1 SFT run (redi.stages.stage1, handed in by the entry point) of that architecture on the ground truth, keyed by
    the architecture, the ground-truth settings and the teacher's training block (not by the draw);
 2. the draw: ``num_samples`` traces per training problem of the student at ``temperature``, seeded by ``draw``,
    graded by eval.grader, written as Open-R1-schema rows (traces.jsonl) with a summary (summary.json: how often
@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from redi.config import EvalConfig, GraderConfig
 from redi.data.build_key import _code_hash, _plain
-from redi.infra.cache import building, content_key, file_digest
+from redi.infra.cache import building, cache_dir, content_key, file_digest
 from redi.infra.distributed import DistEnv, barrier, broadcast_flag
 from redi.infra.progress import phase
 
@@ -101,12 +101,10 @@ def draw_key(cfg: DictConfig, teacher_dir: Path) -> str:
 def _sample(engine, tokenizer, problems, template: str, k: int, seed: int, grader_cfg: GraderConfig):
     """``k`` graded samples per problem (synthetic Problems), as GradedSample lists."""
     from redi.data.synthetic.model_teacher import GradedSample
-    from redi.eval.benchmarks import Problem
-    from redi.eval.evaluate import format_prompts
-    from redi.eval.grading import Grader
+    from redi.grading.grader import Grader
+    from redi.model.engines import format_prompts
 
-    asked = [Problem(str(i), p.text, str(p.answer)) for i, p in enumerate(problems)]
-    gens = engine.generate(format_prompts(tokenizer, asked, template), k, seed)
+    gens = engine.generate(format_prompts(tokenizer, [p.text for p in problems], template), k, seed)
     with Grader(grader_cfg) as grader:
         verdicts = iter(grader.grade([g.text for row in gens for g in row], [str(p.answer) for p, row in
                                                                               zip(problems, gens, strict=True) for _ in row]))  # fmt: skip
@@ -135,8 +133,9 @@ def sample_draw(cfg: DictConfig, teacher_dir: Path, work: Path, device) -> dict:
     from redi.data.synthetic.model_teacher import draw_summary, teacher_rows, write_rows
     from redi.data.synthetic.problems import _problems
     from redi.data.synthetic.teacher import teacher_config, training_problems
-    from redi.eval.engines import make_engine
-    from redi.model import ModelSource, load_model, load_tokenizer
+    from redi.model.engines import make_engine
+    from redi.model.load import load_model, load_tokenizer
+    from redi.model.source import ModelSource
 
     synthetic = teacher_config(OmegaConf.to_container(cfg.data.synthetic, resolve=True))
     settings = sampling_config(cfg)
@@ -168,15 +167,16 @@ def sample_draw(cfg: DictConfig, teacher_dir: Path, work: Path, device) -> dict:
     return summary
 
 
-def ensure(cfg: DictConfig, env: DistEnv) -> None:
-    """Train the teacher and sample its draw when not cached; point data.synthetic.model_teacher.traces at it."""
+def ensure(cfg: DictConfig, env: DistEnv, stage1_model: Callable[[DictConfig, DistEnv], Path]) -> None:
+    """Train the teacher and sample its draw when not cached; point data.synthetic.model_teacher.traces at it.
+
+    ``stage1_model(config, env)`` is the entry point's way to the cached stage-1 run directory of a config
+    (redi.stages.stage1.ensure with the training stage): the teacher is the stage-1 model of its own config.
+    """
     if not uses_model_teacher(cfg):
         return
-    from redi.stages import stage1
-    from redi.stages.inputs import cache_dir
-
     with phase("model teacher"):
-        teacher_dir = stage1.ensure(teacher_training_config(cfg), env)
+        teacher_dir = stage1_model(teacher_training_config(cfg), env)
         target = cache_dir(cfg) / "teacher" / draw_key(cfg, teacher_dir)
         with (
             building(

@@ -12,19 +12,20 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from redi.eval.evaluator import make_evaluator
+from redi.infra.cache import cache_dir
 from redi.infra.distributed import DistEnv, full_state_dict, is_sharded
+from redi.infra.run_result import RunResult
 from redi.infra.session import Session
-from redi.kernels import apply_kernels
+from redi.infra.wandb_names import wandb_settings
+from redi.inputs.model import starting_point
+from redi.inputs.rows import training_rows
 from redi.loop.plan import Batching, BatchPlan
 from redi.loop.precision import fsdp_mixed_precision
 from redi.loop.train import EvalSchedule, LoopInputs, train
-from redi.model import save_model
+from redi.model.kernels import apply_kernels
+from redi.model.load import save_model
 from redi.objectives import ObjectiveSpec
-from redi.publish import push_logged
-from redi.stages.evaluation import make_evaluator
-from redi.stages.inputs import cache_dir, starting_point, training_rows
-from redi.stages.result import RunResult
-from redi.stages.tracking import start_tracking
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def run(
     rows = training_rows(cfg, spec, tokenizer, env, stage1)
     reference = None
     if spec.needs_reference:
-        from redi.stages.reference import cached_reference_logps
+        from redi.inputs.reference import cached_reference_logps
 
         if source is None:
             raise ValueError(f"objective {spec.name!r} needs a reference model; set model.init_from")
@@ -67,7 +68,7 @@ def run(
         # what the collapse rule cannot see: the pre-flight said it, status.json keeps it
         for note in collapse_rule_notes(cfg, spec.needs_pairs):
             session.status.warn(note)
-    start_tracking(cfg, spec, session)
+    session.start_wandb(cfg.logger, **wandb_settings(cfg, spec, run_dir))
     policy = wrap_distributed(model, cfg, env)
     plan = batch_plan(rows.group_lengths, cfg, env)  # pairs: the longer of the two, which both pad to
     inputs = LoopInputs(policy, rows, plan, spec, hyper, reference, tokenizer.pad_token_id, cfg.lr, cfg.seed)
@@ -77,7 +78,7 @@ def run(
         weights = full_state_dict(policy) if is_sharded(policy) else None
         if env.is_main:
             save_model(model, tokenizer, run_dir / "model", state_dict=weights)  # merged when LoRA
-            from redi.lora import is_peft, save_adapter
+            from redi.model.lora import is_peft, save_adapter
 
             if is_peft(model):
                 save_adapter(model, tokenizer, run_dir / "adapter")
@@ -97,8 +98,6 @@ def run(
         start_metrics=outcome.start_metrics,
         data_funnel=rows.funnel,
     )
-    if outcome.state == "completed" and cfg.hub.push and env.is_main:
-        push_logged(run_dir, cfg.hub, session.status)
     return RunResult(
         run_dir,
         outcome.state,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from redi.validate import Checks
+    from redi.config.checks import Checks
 
 
 def _launcher(cfg: Any) -> Any:
@@ -19,7 +19,7 @@ def _launcher(cfg: Any) -> Any:
 
 def check_launcher(root: Checks) -> None:
     """Resources a submitit launcher (local or SLURM) is asked for: whole, positive numbers."""
-    from redi.validate import Checks
+    from redi.config.checks import Checks
 
     launcher = _launcher(root.node)
     if launcher is None or "timeout_min" not in launcher:  # the basic launcher: nothing to ask for

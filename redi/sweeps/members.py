@@ -22,11 +22,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from redi.sweeps.controls import add_controls
-from redi.sweeps.launchers import (
+from redi.sweeps.launchers import TolerantSubmititMixin
+from redi.sweeps.table import (
     TABLE_NAME,
     Member,
     SweepMembersFailed,
-    TolerantSubmititMixin,
     add_unlaunched_failures,
     failure_message,
     format_table,

@@ -15,7 +15,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from redi.model import train_tokenizer
+from redi.model.load import train_tokenizer
 from tests.benchmarks.synth_fixtures import BENCHMARKS_DIR, scale, small_config, synth, write_benchmarks
 
 

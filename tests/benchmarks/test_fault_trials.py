@@ -16,7 +16,7 @@ from fault_catalogue import catalogue_sample  # noqa: E402
 def test_the_line_the_user_saw_is_the_fault_s_with_the_log_prefix_and_paths_cut(tmp_path):
     run = tmp_path / "run"
     out = (
-        "[10:44:21][redi.stages.inputs][INFO] loading\n"
+        "[10:44:21][redi.inputs.model][INFO] loading\n"
         f"[10:44:22][redi.infra.checkpoint][WARNING] damaged checkpoint(s) skipped: {run}/checkpoints/step_6: x\n"
         "redi: redi run completed in 20s\n"
     )

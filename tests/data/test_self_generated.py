@@ -25,8 +25,9 @@ from redi.data.self_generated import (
     task_problems,
     validate_self_generated,
 )
-from redi.eval.engines import Generation
-from redi.model import ModelSource, build_tiny_model, save_model, train_tokenizer
+from redi.model.engines import Generation
+from redi.model.load import build_tiny_model, save_model, train_tokenizer
+from redi.model.source import ModelSource
 
 ARCH = TinyArchConfig(
     hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, intermediate_size=64
@@ -191,7 +192,7 @@ def test_build_is_cached_and_rebuilt_for_another_model(tmp_path, tokenizer, mode
 
 def test_tiny_model_samples_k_through_the_hf_engine(tmp_path, model_dirs):
     """An untrained tiny model through the real hf engine: 4 problems x 3 samples, none right, no entry cached."""
-    from redi.stages.self_generated import sampler
+    from redi.inputs.self_generated import sampler
 
     cfg = _run_config(model_dirs[0])
     with pytest.raises(

@@ -28,7 +28,7 @@ from redi.data.synthetic import (
     solve,
     validate_teacher_config,
 )
-from redi.eval.grading import extract_answer
+from redi.grading.grader import extract_answer
 
 SMALL = SyntheticTeacherConfig(num_problems=250, num_eval_problems=60, seed=7)
 

@@ -21,7 +21,7 @@ from redi.data.synthetic import (
     validate_teacher_config,
     wrong_shortcut_values,
 )
-from redi.eval.grading import extract_answer
+from redi.grading.grader import extract_answer
 
 SHORTCUT = SyntheticTeacherConfig(
     num_problems=300, num_eval_problems=20, seed=5, task="shortcut", error_rate=0.1

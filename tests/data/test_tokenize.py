@@ -14,7 +14,7 @@ from redi.data.tokenize import (
     encode_rows,
     warn_if_much_truncated,
 )
-from redi.model import train_tokenizer
+from redi.model.load import train_tokenizer
 
 TEXTS = ["What is 12 + 30?", "<think>\n12 + 30 = 42\n</think>\nThe answer is \\boxed{42}."] * 20
 

@@ -19,7 +19,7 @@ def build_tiny(seed: int = 0):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-    from redi.chat_templates import get_template
+    from redi.model.chat_templates import get_template
 
     specials = ["<|im_start|>", "<|im_end|>"]
     tok = Tokenizer(models.BPE())

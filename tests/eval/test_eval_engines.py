@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from redi.config import EvalConfig
-from redi.eval.engines import Generation, HFEngine, make_engine
+from redi.model.engines import Generation, HFEngine, make_engine
 
 
 def _prompts(tokenizer, texts):

@@ -11,7 +11,7 @@ import torch
 
 import redi.eval.evaluate as ev
 from redi.config import BenchmarkConfig, EvalConfig
-from redi.eval.engines import Generation
+from redi.model.engines import Generation
 
 
 @pytest.fixture()

@@ -22,7 +22,8 @@ from redi.infra.state_io import load_state
 from redi.loop.plan import Batching, BatchPlan
 from redi.loop.precision import check_precision, update_floor
 from redi.loop.train import EvalSchedule, LoopInputs, train
-from redi.model import ModelSource, load_model
+from redi.model.load import load_model
+from redi.model.source import ModelSource
 from redi.objectives import get_objective
 from redi.validate import Checks, ConfigError, validate
 

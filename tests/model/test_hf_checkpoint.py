@@ -8,14 +8,9 @@ import pytest
 import torch
 
 from redi.config import ModelConfig, TinyArchConfig
-from redi.model import (
-    ModelSourceError,
-    build_tiny_model,
-    load_model,
-    load_tokenizer,
-    resolve_source,
-    train_tokenizer,
-)
+from redi.model.load import build_tiny_model, load_model, load_tokenizer, train_tokenizer
+from redi.model.resolve import resolve_source
+from redi.model.source import ModelSourceError
 
 ARCH = TinyArchConfig(
     hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, intermediate_size=64
@@ -67,8 +62,8 @@ def test_the_output_directory_means_its_latest_checkpoint(trainer_output):
 
 
 def test_an_adapter_checkpoint_is_merged_into_its_base(tmp_path):
-    from redi.lora import apply_lora
-    from redi.model import save_model
+    from redi.model.load import save_model
+    from redi.model.lora import apply_lora
 
     tokenizer = train_tokenizer(["What is 1 + 1? It is 2."] * 20, vocab_size=300, chat_template="auto")
     base = build_tiny_model(ARCH, tokenizer, seed=0)

@@ -6,7 +6,8 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from redi.config import ModelConfig
-from redi.model import ModelSource, load_model
+from redi.model.load import load_model
+from redi.model.source import ModelSource
 
 
 def test_rope_theta_and_positions_are_applied_and_weights_load_in_model_dtype(tmp_path):

@@ -9,8 +9,8 @@ from omegaconf import OmegaConf
 from transformers import AutoModelForCausalLM
 
 from redi.config import Config, ModelConfig, TinyArchConfig
-from redi.lora import adapter_disabled, apply_lora, check_lora, save_adapter
-from redi.model import build_tiny_model, save_model, train_tokenizer
+from redi.model.load import build_tiny_model, save_model, train_tokenizer
+from redi.model.lora import adapter_disabled, apply_lora, check_lora, save_adapter
 
 ARCH = TinyArchConfig(
     hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, intermediate_size=64

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from redi.sweeps.launchers import read_table
+from redi.sweeps.table import read_table
 from tests.distributed.conftest import Runs, runs  # noqa: F401  (the session's shared one-process runs)
 from tests.distributed.helpers import COMMON, assert_same_curves, run_env, train_rows
 

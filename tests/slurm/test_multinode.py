@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from redi.sweeps.launchers import Member, read_table
+from redi.sweeps.table import Member, read_table
 from tests.distributed.helpers import assert_same_curves, metrics, run_env, train_rows
 from tests.slurm import members
 

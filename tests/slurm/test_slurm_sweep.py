@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from redi.sweeps.launchers import read_table
+from redi.sweeps.table import read_table
 from tests.slurm import members
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]

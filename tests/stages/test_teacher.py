@@ -7,10 +7,16 @@ from pathlib import Path
 
 import datasets
 
-from redi.data.diagnose import compose_config
+from redi.diagnose import compose_config
 from redi.infra.distributed import DistEnv
-from redi.stages import teacher
+from redi.stages import stage1, teacher, training
 from redi.stages.stage1 import stage1_dir
+
+
+def stage1_model(cfg, env):
+    """What the entry point hands the teacher: the cached stage-1 run directory, trained when absent."""
+    return stage1.ensure(cfg, env, training.run)
+
 
 TINY_TEACHER = [
     "experiment=smoke",
@@ -46,7 +52,7 @@ def test_the_teacher_model_is_keyed_by_its_training_not_by_the_draw():
 def test_ensure_samples_once_and_points_the_data_at_the_traces(tmp_path, monkeypatch):
     monkeypatch.setenv("REDI_CACHE_DIR", str(tmp_path / "cache"))
     cfg = compose_config(TINY_TEACHER)
-    teacher.ensure(cfg, DistEnv())
+    teacher.ensure(cfg, DistEnv(), stage1_model)
     traces = Path(cfg.data.synthetic.model_teacher.traces)
     rows = datasets.Dataset.from_json(str(traces))
     assert len(rows) == 40 and all(len(g) == 2 for g in rows["generations"])
@@ -57,10 +63,10 @@ def test_ensure_samples_once_and_points_the_data_at_the_traces(tmp_path, monkeyp
     )
     stamp = traces.stat().st_mtime_ns
     again = compose_config(TINY_TEACHER)
-    teacher.ensure(again, DistEnv())  # cached: the same file, not sampled again
+    teacher.ensure(again, DistEnv(), stage1_model)  # cached: the same file, not sampled again
     assert again.data.synthetic.model_teacher.traces == str(traces) and traces.stat().st_mtime_ns == stamp
     redraw = compose_config([*TINY_TEACHER, "data.synthetic.model_teacher.draw=1"])
-    teacher.ensure(redraw, DistEnv())
+    teacher.ensure(redraw, DistEnv(), stage1_model)
     assert redraw.data.synthetic.model_teacher.traces != str(traces)
 
 

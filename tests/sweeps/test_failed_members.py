@@ -12,7 +12,7 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from submitit.core.utils import UncompletedJobError
 
-from redi.sweeps.launchers import record_failure, srun_task_failures
+from redi.sweeps.table import record_failure, srun_task_failures
 
 BATCH_LOG = """srun: error: node2: task 1: Killed
 srun: Force Terminated StepId=3.0

@@ -11,7 +11,7 @@ A mistake (dropped carry, sign slip, wrong precedence, dropped term) changes an 
 build on, so it changes the final answer and many tokens, and it falls preferentially on hard problems and hard
 steps (carries, products, many terms); a dropped carry shows in the column work, as a student's would. Two more
 failure modes have no answer at all: stopping early, truncation.
-Every trace is then marked by the project's grader (redi.eval.grading) against the true answer, and the rows come out in
+Every trace is then marked by the project's grader (redi.grading.grader) against the true answer, and the rows come out in
 the Open-R1 schema so the same builder makes D_SFT and D_Pref from them.
 
 The package's modules: ``columns`` (expressions, column work, formatting), ``problems`` (sampling, phrasing, the

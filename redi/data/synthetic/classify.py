@@ -63,7 +63,7 @@ def classify_mistake(expression: str, answer: str, text: str, task: str = "colum
     value that is not the last step's -> final_copy; correct steps giving the value of a wrong order of operations
     or of the expression without one term -> wrong_precedence or dropped_term; anything else -> other.
     """
-    from redi.eval.answers import extract_answer
+    from redi.grading.answers import extract_answer
 
     boxed = extract_answer(text)
     if boxed is None:

@@ -103,7 +103,7 @@ def validate_teacher_config(cfg: SyntheticTeacherConfig) -> None:
 
 def grade_traces(texts: list[str], golds: list[str], grader_cfg: GraderConfig | None = None) -> list[bool]:
     """The project's grader's verdicts (last \\boxed{} against the gold)."""
-    from redi.eval.grading import Grader
+    from redi.grading.grader import Grader
 
     with Grader(grader_cfg or GraderConfig()) as grader:
         return [v.correct for v in grader.grade(texts, golds)]

@@ -1,4 +1,4 @@
-"""redi.data.diagnose: the checks on hand-made inputs (equal traces give ratio 1, a paired gain by hand) and the
+"""redi.diagnose: the checks on hand-made inputs (equal traces give ratio 1, a paired gain by hand) and the
 command end to end on a tiny untrained model and a small shortcut-task pair set."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from redi.data import diagnose
+from redi import diagnose
 from redi.data.tokenize import Encoded, EncodedRows
 
 SMALL = [
@@ -25,7 +25,7 @@ SMALL = [
 def student(tmp_path_factory):
     """A tiny untrained model and its tokenizer, saved as a model directory."""
     from redi.data.openr1 import load_traces
-    from redi.model import build_tiny_model, save_model, train_tokenizer
+    from redi.model.load import build_tiny_model, save_model, train_tokenizer
 
     cfg = diagnose.compose_config(SMALL)
     traces = load_traces(cfg.data)

@@ -6,8 +6,8 @@ import torch
 
 from redi.data.tokenize import collate_rows
 from redi.infra.distributed import DistEnv
+from redi.inputs.reference import compute_reference_logps
 from redi.loop.logprobs import plain_sequence_logps
-from redi.stages.reference import compute_reference_logps
 from tests.loop.test_logprobs import tiny_qwen
 from tests.loop.test_step import long_tailed_rows
 

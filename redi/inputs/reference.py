@@ -20,7 +20,7 @@ from redi.infra.distributed import DistEnv, all_reduce_sum, barrier, broadcast_f
 from redi.infra.progress import track
 from redi.loop.microbatch import resolve_layout, rows_logps
 from redi.loop.precision import compute_autocast
-from redi.model import ModelSource
+from redi.model.source import ModelSource
 
 log = logging.getLogger(__name__)
 VERSION = 1
@@ -56,7 +56,7 @@ def compute_reference_logps(
 
     ``precision``: the training's (``trainer.precision``), so the reference is computed as the policy is.
     """
-    from redi.lora import adapter_disabled  # a LoRA policy's reference is its base, the adapter off
+    from redi.model.lora import adapter_disabled  # a LoRA policy's reference is its base, the adapter off
 
     was_training = model.training
     model.eval()

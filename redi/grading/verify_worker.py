@@ -1,6 +1,6 @@
 """The Math-Verify side of grading: parse and verify with their signal timeouts off, in a worker process.
 
-:class:`Worker` is one such process and the parent's end of its pipe; :class:`redi.eval.grading.Grader` owns a pool
+:class:`Worker` is one such process and the parent's end of its pipe; :class:`redi.grading.grader.Grader` owns a pool
 of them and kills one that is still busy past the wall-clock limit.
 """
 

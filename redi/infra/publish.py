@@ -7,7 +7,7 @@ evaluation table (pass@1 with standard error at every evaluated step), from the 
 merged weights: what transformers and vLLM load) and, for a LoRA run, adapter/ as ``adapter/`` in the repo. A
 ``hub.repo_id`` that is a local directory or a file:// URL receives the same files by copy instead (offline).
 
-Again by hand, for a finished run: ``python -m redi.publish <run dir> <repo id or directory>``.
+Again by hand, for a finished run: ``python -m redi.infra.publish <run dir> <repo id or directory>``.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def push_logged(run_dir: Path, hub: Any, status: Any) -> None:
     try:
         status.update(hub=push(run_dir, hub))
     except Exception as e:  # noqa: BLE001 - the trained model is saved; say how to retry
-        log.error("push to %s failed: %s: %s; retry: python -m redi.publish %s %s",
+        log.error("push to %s failed: %s: %s; retry: python -m redi.infra.publish %s %s",
                   hub.repo_id, type(e).__name__, e, run_dir, hub.repo_id)  # fmt: skip
         status.update(hub_error=f"{type(e).__name__}: {e}")
 
@@ -175,7 +175,7 @@ def main(argv: list[str]) -> int:
     from redi.config import HubConfig
 
     if len(argv) != 2:
-        print("usage: python -m redi.publish <run dir> <repo id or directory>", file=sys.stderr)
+        print("usage: python -m redi.infra.publish <run dir> <repo id or directory>", file=sys.stderr)
         return 2
     print(push(Path(argv[0]), HubConfig(push=True, repo_id=argv[1])))
     return 0

@@ -19,6 +19,20 @@ from redi.infra.progress import Progress, on_terminal
 ENGINES = ("hf", "vllm")
 
 
+def format_prompts(tokenizer: Any, problems: list[str], template: str) -> list[str]:
+    """Chat-formatted generation prompts: the user turn is ``template.format(problem=...)`` for each problem text."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("evaluation needs a tokenizer with a chat template (model.chat_template)")
+    return [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": template.format(problem=problem)}],
+            add_generation_prompt=True,
+            tokenize=False,
+        )
+        for problem in problems
+    ]
+
+
 @dataclass(frozen=True)
 class Generation:
     """One sampled response: its text (special tokens removed), token count (EOS included), and why it stopped."""

@@ -9,8 +9,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from redi.config import Config, HubConfig
-from redi.model import build_tiny_model, save_model, train_tokenizer
-from redi.publish import check_hub, model_card, push
+from redi.infra.publish import check_hub, model_card, push
+from redi.model.load import build_tiny_model, save_model, train_tokenizer
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_push_needs_a_repo_id_and_a_saved_model(tmp_path):
 
 def test_the_card_shows_the_curve_subset_in_its_own_column(tmp_path):
     """A run with eval.curve_limit: curve points in the subset column, the final in both."""
-    from redi.publish import eval_table
+    from redi.infra.publish import eval_table
 
     rows = [{"step": 0, "eval/s/curve/pass@1": 0.2, "eval/s/curve/pass@1_sem": 0.01},
             {"step": 8, "eval/s/pass@1": 0.12, "eval/s/curve/pass@1": 0.21}]  # fmt: skip

@@ -2,9 +2,9 @@
 
 Math-Verify's own timeouts use ``signal.alarm`` (main thread only) and do not stop every hang (sympy on a tower of
 powers ignores the alarm while inside C code). So :class:`Grader` runs ``parse``/``verify`` with their timeouts
-disabled in a small pool of worker processes it owns (:mod:`redi.eval.verify_worker`); a worker still busy past
+disabled in a small pool of worker processes it owns (:mod:`redi.grading.verify_worker`); a worker still busy past
 ``timeout_s`` is killed and replaced, and its sample scores incorrect with ``timed_out=True``. A cheap fast path
-(normalised string equality of the extracted answer and a gold, :mod:`redi.eval.answers`) runs in the calling
+(normalised string equality of the extracted answer and a gold, :mod:`redi.grading.answers`) runs in the calling
 process first and skips the pool for the easy majority.
 """
 
@@ -22,13 +22,13 @@ from multiprocessing.connection import wait
 from tqdm.auto import tqdm
 
 from redi.config import GraderConfig
-from redi.eval.answers import (  # callers import these from here too
+from redi.grading.answers import (  # callers import these from here too
     EXTRACTION_MODES,
     clean_gold,
     extract_answer,
     normalize,
 )
-from redi.eval.verify_worker import Settings, Worker
+from redi.grading.verify_worker import Settings, Worker
 
 GOLD_FORMATS = ("answer", "text")
 
@@ -89,7 +89,7 @@ class Grader:
         self._workers: list[Worker] = []
         self._ctx = mp.get_context(cfg.start_method)
         if cfg.start_method == "forkserver":
-            self._ctx.set_forkserver_preload(["redi.eval.verify_worker", "math_verify"])
+            self._ctx.set_forkserver_preload(["redi.grading.verify_worker", "math_verify"])
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
         self.timeouts = 0  # samples that hit the wall-clock limit over this grader's life
         self.fast_path_hits = 0

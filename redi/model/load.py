@@ -18,14 +18,14 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from redi.chat_templates import (
+from redi.config import ModelConfig, TinyArchConfig
+from redi.model.chat_templates import (
     END_OF_TURN,
     ChatTemplateError,
     choose_chat_template,
     template_for_new_tokenizer,
 )
-from redi.config import ModelConfig, TinyArchConfig
-from redi.model_source import ModelSource, ModelSourceError, resolve_source  # noqa: F401 (re-exported)
+from redi.model.source import ModelSource, ModelSourceError
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -113,8 +113,6 @@ def model_config(source: ModelSource, cfg: ModelConfig):
 def load_model(source: ModelSource, cfg: ModelConfig, device: torch.device):
     """Load a causal LM with the configured dtype and attention, applying the paper's RoPE/position overrides."""
     if source.kind == "adapter":  # a peft adapter checkpoint: its base with the adapter merged
-        from redi.hf_checkpoint import load_adapter_model
-
         return load_adapter_model(source, lambda base: load_model(base, cfg, device))
     model = AutoModelForCausalLM.from_pretrained(
         source.location,
@@ -148,7 +146,7 @@ def save_model(model, tokenizer, target: Path, state_dict: dict[str, torch.Tenso
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     unwrapped = getattr(model, "module", model)
-    from redi.lora import is_peft, merged_state_dict
+    from redi.model.lora import is_peft, merged_state_dict
 
     if state_dict is None and is_peft(unwrapped):  # the merged weights: what transformers and vLLM load
         state_dict, unwrapped = merged_state_dict(unwrapped), unwrapped.get_base_model()
@@ -162,3 +160,12 @@ def save_model(model, tokenizer, target: Path, state_dict: dict[str, torch.Tenso
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(target)
+
+
+def load_adapter_model(source, load_base):
+    """The adapter's base loaded by ``load_base(base_source)``, with the adapter merged into its weights."""
+    from peft import PeftModel
+
+    base_kind = "dir" if Path(source.base).exists() else "hub"
+    base = load_base(ModelSource(base_kind, source.base))
+    return PeftModel.from_pretrained(base, source.location).merge_and_unload()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from redi.config import GraderConfig
-from redi.eval.grading import Grader, Verdict, clean_gold, extract_answer, normalize
+from redi.grading.grader import Grader, Verdict, clean_gold, extract_answer, normalize
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 needs_data = pytest.mark.skipif(

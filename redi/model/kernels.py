@@ -1,6 +1,6 @@
 """Faster kernels for the same math: torch.compile of each decoder layer, and Liger's fused Triton kernels.
 
-Both are off by default and change no loss beyond rounding (tests/test_kernels.py). ``trainer.compile=true``
+Both are off by default and change no loss beyond rounding (tests/model/test_kernels.py). ``trainer.compile=true``
 compiles every decoder layer on its own ("regional" compilation, with dynamic shapes, as torchtune and torchtitan
 do): one compiled graph is reused by all layers and every sequence length, compilation takes a minute rather
 than many, and the output head stays eager so redi's chunked log-prob head (redi/loop/logprobs.py) still
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from redi.validate import Checks
+    from redi.config.checks import Checks
 
 log = logging.getLogger(__name__)
 

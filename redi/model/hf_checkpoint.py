@@ -21,6 +21,8 @@ import logging
 import re
 from pathlib import Path
 
+from redi.model.source import ModelSource, ModelSourceError
+
 log = logging.getLogger(__name__)
 TRAINER_STATE = "trainer_state.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -57,14 +59,13 @@ def is_trainer_dir(path: Path) -> bool:
     return not (path / "config.json").is_file() and bool(checkpoints(path))
 
 
-def resolve_trainer_dir(path: Path, key: str, tokenizer: str | None):
+def resolve_trainer_dir(path: Path, key: str, tokenizer: str | None) -> ModelSource:
     """A ModelSource for a Trainer checkpoint / output directory / adapter checkpoint (see the module docstring).
 
     ``tokenizer`` is ``model.tokenizer`` (it wins when set). Raises ModelSourceError naming ``key`` when the
-    directory has no weights or no tokenizer can be found.
+    directory has no weights or no tokenizer can be found. An adapter's ``base`` is its base_model_name_or_path as
+    written (redi.model.resolve resolves it, and takes the base's tokenizer when the adapter has none).
     """
-    from redi.model_source import ModelSource, ModelSourceError, resolve_source
-
     if not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
         found = checkpoints(path)
         if not found:
@@ -79,9 +80,8 @@ def resolve_trainer_dir(path: Path, key: str, tokenizer: str | None):
         base_id = adapter.get("base_model_name_or_path")
         if not base_id:
             raise ModelSourceError(f"{key}: {path / ADAPTER_CONFIG} names no base_model_name_or_path")
-        base = resolve_source(str(base_id), f"{key} (the adapter's base_model_name_or_path)")
-        log.info("%s: LoRA adapter checkpoint %s (%s) on %s, merged at load", key, path, _step(path), base)
-        return ModelSource("adapter", str(path.resolve()), tokenizer=tok or base.location, base=base.location)
+        log.info("%s: LoRA adapter checkpoint %s (%s) on %s, merged at load", key, path, _step(path), base_id)
+        return ModelSource("adapter", str(path.resolve()), tokenizer=tok, base=str(base_id))
     if tok is None:
         raise ModelSourceError(
             f"{key}: Trainer checkpoint {str(path)!r} has no tokenizer (nor has {str(path.parent)!r}); "
@@ -89,14 +89,3 @@ def resolve_trainer_dir(path: Path, key: str, tokenizer: str | None):
         )
     log.info("%s: Trainer checkpoint %s (%s)", key, path, _step(path))
     return ModelSource("dir", str(path.resolve()), tokenizer=tok)
-
-
-def load_adapter_model(source, load_base):
-    """The adapter's base loaded by ``load_base(base_source)``, with the adapter merged into its weights."""
-    from peft import PeftModel
-
-    from redi.model_source import ModelSource
-
-    base_kind = "dir" if Path(source.base).exists() else "hub"
-    base = load_base(ModelSource(base_kind, source.base))
-    return PeftModel.from_pretrained(base, source.location).merge_and_unload()

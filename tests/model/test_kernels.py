@@ -11,8 +11,8 @@ import torch
 from omegaconf import OmegaConf
 
 from redi.data.tokenize import collate_rows
-from redi.kernels import apply_kernels, apply_liger, compile_layers, decoder_layers
 from redi.loop.logprobs import policy_logps
+from redi.model.kernels import apply_kernels, apply_liger, compile_layers, decoder_layers
 from redi.objectives import get_objective
 from tests.loop.test_step import rows, tiny_model
 

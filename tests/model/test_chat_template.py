@@ -7,10 +7,11 @@ import logging
 
 import pytest
 
-from redi.chat_templates import ChatTemplateError, choose_chat_template, get_template
 from redi.config import ModelConfig
 from redi.data.tokenize import Encoder, TokenizationSettings
-from redi.model import ModelSource, ModelSourceError, load_tokenizer, train_tokenizer
+from redi.model.chat_templates import ChatTemplateError, choose_chat_template, get_template
+from redi.model.load import load_tokenizer, train_tokenizer
+from redi.model.source import ModelSource, ModelSourceError
 
 OWN = "{% for m in messages %}<<{{ m['role'] }}>>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<<assistant>>{% endif %}"
 TEXTS = ["What is 1 + 1?", "<think>\n1 + 1 = 2</think> \\boxed{2}"] * 20
@@ -33,14 +34,14 @@ def load(model_dirs, name: str, setting: str):
 
 
 def test_auto_keeps_the_models_own_template_and_says_so(model_dirs, caplog):
-    with caplog.at_level(logging.INFO, logger="redi.model"):
+    with caplog.at_level(logging.INFO, logger="redi.model.load"):
         tok = load(model_dirs, "own", "auto")
     assert tok.chat_template == OWN
     assert "chat template: the model's own (from" in caplog.text
 
 
 def test_auto_without_a_template_uses_chatml_think(model_dirs, caplog):
-    with caplog.at_level(logging.INFO, logger="redi.model"):
+    with caplog.at_level(logging.INFO, logger="redi.model.load"):
         tok = load(model_dirs, "none", "auto")
     assert tok.chat_template == get_template("chatml_think")
     assert "chat template: chatml_think (" in caplog.text and "has none of its own" in caplog.text

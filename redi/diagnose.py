@@ -1,6 +1,6 @@
 """Cheap checks of whether a pair set can carry the paper's signal for a stage-1 model, before any sweep.
 
-``python -m redi.data.diagnose [overrides ...] [--model DIR] [--control]`` composes the run's config from the same
+``python -m redi.diagnose [overrides ...] [--model DIR] [--control]`` composes the run's config from the same
 Hydra overrides as ``redi.run`` (e.g. ``data=synthetic_shortcut``), loads the stage-1 model (the cached one for the
 config unless ``--model``) and the pairs it would train on, and prints:
 
@@ -60,14 +60,15 @@ def compose_config(overrides: list[str]) -> DictConfig:
 def load_student(cfg: DictConfig, model_dir: str | None):
     """(model, tokenizer) of the stage-1 model: ``model_dir`` or the cached one for ``cfg`` (which must exist)."""
     from redi.infra.status import Status
-    from redi.model import ModelSource, load_model, load_tokenizer
+    from redi.model.load import load_model, load_tokenizer
+    from redi.model.source import ModelSource
     from redi.stages.stage1 import stage1_dir
 
     if model_dir is None:
         directory = stage1_dir(cfg)
         if not Status(directory).finished:
             raise SystemExit(
-                f"redi.data.diagnose: no finished stage-1 model for this config in {directory}; build it with "
+                f"redi.diagnose: no finished stage-1 model for this config in {directory}; build it with "
                 "`python -m redi.run mode=stage1 <the same overrides>` or pass --model DIR"
             )
         model_dir = str(directory / "model")
@@ -77,10 +78,11 @@ def load_student(cfg: DictConfig, model_dir: str | None):
 
 def pair_rows(cfg: DictConfig, tokenizer):
     """The tokenised pairs a preference run of ``cfg`` trains on."""
+    from redi.inputs.rows import training_rows
     from redi.objectives import get_objective
-    from redi.stages.inputs import training_rows
+    from redi.stages.stage1 import stage1_dir
 
-    return training_rows(cfg, get_objective("redi"), tokenizer)
+    return training_rows(cfg, get_objective("redi"), tokenizer, stage1=stage1_dir(cfg))
 
 
 def logprob_gap(model, rows, indices: list[int], pad_id: int, batch: int = 32) -> tuple[float, float]:
@@ -112,14 +114,14 @@ def grad_norm_ratio(model, rows, indices: list[int], pad_id: int) -> float:
 
 def make_probe(cfg: DictConfig, tokenizer, n: int) -> Probe:
     """Branch sites of ``n`` held-out problems' correct traces (written with column work, as the teacher does)."""
+    from redi.config.checks import plain
     from redi.data.synthetic import heldout_problems, make_traces, parse_expression
     from redi.data.synthetic.columns import format_tokens
     from redi.data.synthetic.problems import Problem
     from redi.data.synthetic.teacher import teacher_config
     from redi.data.tokenize import Encoded, Encoder, TokenizationSettings, collate
-    from redi.validate import to_container
 
-    teacher = teacher_config({**to_container(cfg.data.synthetic), "num_eval_problems": n})
+    teacher = teacher_config({**plain(cfg.data.synthetic), "num_eval_problems": n})
     rng = random.Random(0)
     settings = TokenizationSettings(
         prompt_template=cfg.data.prompt_template,
@@ -370,7 +372,7 @@ def _top(shares: dict[str, float], n: int = 3) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m redi.data.diagnose", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m redi.diagnose", description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m redi.run")
     parser.add_argument("--model", help="a stage-1 model directory (default: the cached one for the config)")
     parser.add_argument("--pairs", type=int, default=256, help="pairs for the log-prob gap")
