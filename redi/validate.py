@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from redi.config.checks import Checks, ConfigError
+from redi.config.checks import Checks, ConfigError, run_check
 
 log = logging.getLogger("redi")
 
@@ -50,12 +50,26 @@ def check_finite(cfg: DictConfig, c: Checks) -> None:
             c.fail(f"{key}={value}: must be a finite number")
 
 
+def check_ranges(c: Checks, spec: Any) -> None:
+    """Each hyperparameter ``spec`` (an ObjectiveSpec) declares: set, a finite number, inside its declared range."""
+    for p in spec.params:
+        c.number(p.name, low=p.low, high=p.high, low_open=not p.low_inclusive)
+
+
+def check_hyperparameters(spec: Any, values: dict[str, Any]) -> None:
+    """Raise ObjectiveConfigError naming every hyperparameter of ``spec`` that ``values`` leaves unset or out of
+    range, with the pre-flight's own check (:func:`check_ranges`)."""
+    from redi.objectives import ObjectiveConfigError
+
+    run_check(check_ranges, values, "", ObjectiveConfigError, spec=spec)
+
+
 def objective_hyperparameters(cfg: DictConfig, spec: Any, c: Checks | None = None) -> dict[str, float]:
     """The objective's hyperparameters from the root keys; a root key it does not use is an error.
 
     Errors go to ``c``; without one, they are raised at once (as ConfigError).
     """
-    from redi.objectives import ObjectiveConfigError, root_hyperparameters
+    from redi.objectives import root_hyperparameters
 
     if c is None:
         own = Checks(cfg)
@@ -75,7 +89,7 @@ def objective_hyperparameters(cfg: DictConfig, spec: Any, c: Checks | None = Non
     values = {k: cfg.get(k) for k in spec.hyperparameters}
     bad = [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
     if not bad:  # non-finite values are reported by check_finite
-        c.guard(lambda: spec.validate(**values), ObjectiveConfigError)
+        check_ranges(c, spec)
     choice = _choice_of(cfg, "objective")
     if choice == "symmetric" and values.get("alpha") != 1.0:
         c.fail(

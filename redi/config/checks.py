@@ -105,6 +105,17 @@ class Checks:
             self.error(name, f"must be {'<' if high_open else '<='} {high:g}{hint}")
 
 
+def run_check(
+    check: Callable[..., None], node: Any, prefix: str, error: type[Exception] = ConfigError, **kwargs: Any
+) -> None:
+    """Run a group's pre-flight ``check`` on ``node`` (a config node or a dataclass) at run time, so a rule is
+    written once: raises ``error`` naming every bad key as the pre-flight does (ConfigError: one line each)."""
+    c = Checks(node, prefix)
+    check(c, **kwargs)
+    if c.errors:
+        raise ConfigError(c.errors) if error is ConfigError else error("; ".join(c.errors))
+
+
 def plain(node: Any) -> Any:
     """A config node as plain, JSON-able data: an OmegaConf node resolved, a dataclass as a dict, else as given."""
     if OmegaConf.is_config(node):

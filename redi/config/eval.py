@@ -29,7 +29,8 @@ class GraderConfig:
 
     timeout_s: float = 5.0
     workers: int = 2
-    extraction: str = "boxed"  # boxed (last \boxed{}) | latex_expr (Math-Verify's default extraction)
+    # boxed (last \boxed{}) | latex_expr (Math-Verify's default extraction) | latex | expr (one of its two)
+    extraction: str = "boxed"
     float_rounding: int = 6
     numeric_precision: int = 15
     strict: bool = True

@@ -29,7 +29,9 @@ from typing import Any
 import datasets
 import numpy as np
 
+from redi.config.checks import run_check
 from redi.data.build_key import cache_key
+from redi.data.checks import check_build_settings
 from redi.data.decontaminate import NgramIndex
 from redi.data.funnel import empty_message, format_funnel
 from redi.data.openr1 import DataError, check_local_file, load_traces, origin_of
@@ -39,9 +41,6 @@ log = logging.getLogger(__name__)
 
 CountTokens = Callable[[list[str]], list[int]]
 CountChat = Callable[[list[str], str], list[int]]  # (texts, role) -> tokens of each as a one-message chat
-LENGTH_COUNTS = ("paper", "text")
-VERIFIERS = ("both", "math_verify", "llama")
-NULL_RULES = ("other", "incorrect")
 SFT_COLUMNS = ("problem_id", "problem", "response", "answer")
 PAIR_COLUMNS = ("problem_id", "problem", "chosen", "rejected", "answer")
 
@@ -86,25 +85,9 @@ def _verdict_list(values: list | None, n: int) -> list:
 
 
 def validate_builder_config(cfg: Any) -> None:
-    """Raise naming the key and value of a builder setting that cannot work."""
-    b = cfg.builder
-    if b.verifiers not in VERIFIERS:
-        raise DataError(f"data.builder.verifiers: {b.verifiers!r} is not one of {list(VERIFIERS)}")
-    if b.length_count not in LENGTH_COUNTS:
-        raise DataError(f"data.builder.length_count: {b.length_count!r} is not one of {list(LENGTH_COUNTS)}")
-    if b.null_verdict not in NULL_RULES:
-        raise DataError(f"data.builder.null_verdict: {b.null_verdict!r} is not one of {list(NULL_RULES)}")
-    for key in ("max_prompt_tokens", "max_response_tokens", "decontamination_ngram"):
-        if getattr(b, key) < 1:
-            raise DataError(f"data.builder.{key} must be >= 1, got {getattr(b, key)!r}")
-    if b.max_rows is not None and b.max_rows < 1:
-        raise DataError(f"data.builder.max_rows must be >= 1 or null, got {b.max_rows!r}")
-    try:
-        cfg.prompt_template.format(problem="x")
-    except (KeyError, IndexError, ValueError) as e:
-        raise DataError(
-            f"data.prompt_template: {cfg.prompt_template!r} must use only {{problem}}: {e}"
-        ) from e
+    """Raise a DataError naming every build setting of ``cfg`` (the data block) that cannot work: the pre-flight's
+    own check (redi.data.checks.check_build_settings)."""
+    run_check(check_build_settings, cfg, "data", DataError)
 
 
 def _rows(ds: datasets.Dataset, columns: list[str], batch_size: int = 1000) -> Iterator[dict[str, Any]]:

@@ -12,15 +12,31 @@ if TYPE_CHECKING:
     from redi.config.checks import Checks
 
 LOCAL_EXTENSIONS = (".jsonl", ".json", ".parquet")
+VERIFIERS = ("both", "math_verify", "llama")
+NULL_RULES = ("other", "incorrect")
+LENGTH_COUNTS = ("paper", "text")  # how D_Pref's token limits count a response (redi.data.builder)
+FORMATS = ("auto", "openr1", "trl_preference", "trl_prompt_completion")  # redi.data.formats
 
 
 def check_builder(c: Checks) -> None:
-    """data.builder: the paper's rules (verifiers, null verdicts, token limits, decontamination)."""
-    c.choice("verifiers", ("both", "math_verify", "llama"))
-    c.choice("null_verdict", ("other", "incorrect"))
+    """data.builder: the paper's rules (verifiers, null verdicts, token limits and how they count, decontamination)."""
+    c.choice("verifiers", VERIFIERS)
+    c.choice("null_verdict", NULL_RULES)
+    c.choice("length_count", LENGTH_COUNTS)
     for key in ("max_prompt_tokens", "max_response_tokens", "decontamination_ngram"):
         c.number(key, low=1, integer=True)
     c.number("max_rows", low=1, integer=True, optional=True, hint="null for every row")
+
+
+def check_build_settings(c: Checks) -> None:
+    """What the build reads from the data block (data.format, data.prompt_template, data.builder): checked by the
+    pre-flight and again by the builder itself (redi.data.builder.validate_builder_config)."""
+    c.choice("format", FORMATS, optional=True)
+    try:
+        c.get("prompt_template").format(problem="x")
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
+        c.error("prompt_template", f"must use only {{problem}} ({type(e).__name__}: {e})")
+    check_builder(c.sub("builder"))
 
 
 def check_teacher(c: Checks) -> None:
@@ -71,11 +87,7 @@ def check_data(c: Checks) -> None:
     c.number("num_workers", low=0, integer=True)
     c.number("max_file_mb", low=0, low_open=True)
     c.number("max_row_mb", low=0, low_open=True)
-    try:
-        c.get("prompt_template").format(problem="x")
-    except (KeyError, IndexError, ValueError, AttributeError) as e:
-        c.error("prompt_template", f"must use only {{problem}} ({type(e).__name__}: {e})")
-    check_builder(c.sub("builder"))
+    check_build_settings(c)
     from redi.data.self_generated import check_self_generated
 
     check_self_generated(c.sub("self_generated"))

@@ -30,11 +30,11 @@ from typing import Any
 
 import datasets
 
+from redi.data.checks import FORMATS
 from redi.data.openr1 import LOCAL_EXTENSIONS, DataError, _read_json_rows, apply_column_map, origin_of
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("auto", "openr1", "trl_preference", "trl_prompt_completion")
 DETECTED = "detected from the columns"
 MESSAGES_COLUMN = "prompt_messages"  # JSON of a conversational prompt's messages ("" for a plain prompt)
 

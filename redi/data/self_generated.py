@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from redi.model.checks import ENGINES
+
 if TYPE_CHECKING:
     import datasets
 
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 VERSION = 1
 KEY = "data.self_generated"
-ENGINES = ("hf", "vllm")
 _IDENTITY_SUFFIXES = (".safetensors", ".bin", ".json", ".model", ".txt")  # weights, config, tokenizer files
 _UNGRADED = ("workers", "start_method")  # grader settings that cannot change a verdict
 

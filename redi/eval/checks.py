@@ -1,4 +1,5 @@
-"""Checks of the eval block, its benchmarks and the grader, run by redi.validate before any import.
+"""Checks of the eval block and its benchmarks (the grader's: redi.grading.checks), run by redi.validate before any
+import; the evaluation runs :func:`check_eval_settings` again on the settings it is given.
 
 Kept free of torch, vLLM and Math-Verify: a typo in eval.* must fail before stage 1 trains, not after.
 """
@@ -9,19 +10,12 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from redi.eval.prompts import resolve_prompt_template
+from redi.grading.checks import check_grader
+from redi.model.checks import ENGINES
+
 if TYPE_CHECKING:
     from redi.config.checks import Checks
-
-
-def check_grader(c: Checks) -> None:
-    c.number("timeout_s", low=0, low_open=True)
-    c.number("workers", low=1, integer=True)
-    c.choice("extraction", ("boxed", "latex_expr"))
-    c.number("float_rounding", low=0, integer=True)
-    c.number("numeric_precision", low=1, integer=True)
-    c.choice("gold_format", ("answer", "text"))
-    c.number("max_answer_chars", low=1, integer=True, optional=True, hint="null for no cap")
-    c.choice("start_method", ("forkserver", "spawn", "fork"))
 
 
 def check_benchmark(c: Checks, data_source: str) -> None:
@@ -49,11 +43,10 @@ def check_benchmark(c: Checks, data_source: str) -> None:
     c.number("limit", low=1, integer=True, optional=True)
 
 
-def check_eval(c: Checks, data_source: str) -> None:
-    """The eval block: engine, sampling, schedule, pass@k, each benchmark and the grader."""
-    c.choice("engine", ("hf", "vllm"))
-    if c.get("engine") == "vllm" and importlib.util.find_spec("vllm") is None:
-        c.fail("eval.engine=vllm but vLLM is not installed: pip install 'redi[vllm]' (needs a GPU)")
+def check_eval_settings(c: Checks) -> None:
+    """The eval block's settings (engine, sampling, schedule, prompt template, grader): the rules the evaluation
+    itself runs again (redi.eval.evaluate.validate_eval_config)."""
+    c.choice("engine", ENGINES)
     c.number("num_samples", low=1, integer=True)
     c.number("temperature", low=0)
     c.number("top_p", low=0, high=1, low_open=True)
@@ -63,16 +56,20 @@ def check_eval(c: Checks, data_source: str) -> None:
     c.number("curve_limit", low=1, integer=True, optional=True, hint="null = the benchmarks' own limits")
     c.number("vllm_gpu_memory_utilization", low=0, high=1, low_open=True)
     c.number("vllm_tensor_parallel_size", low=1, integer=True)
+    c.guard(lambda: resolve_prompt_template(c.get("prompt_template")), ValueError, AttributeError)
+    check_grader(c.sub("grader"))
+
+
+def check_eval(c: Checks, data_source: str) -> None:
+    """The eval block: its settings, vLLM installed when chosen, pass@k within the samples, each benchmark."""
+    check_eval_settings(c)
+    if c.get("engine") == "vllm" and importlib.util.find_spec("vllm") is None:
+        c.fail("eval.engine=vllm but vLLM is not installed: pip install 'redi[vllm]' (needs a GPU)")
     samples = c.get("num_samples")
     for i, k in enumerate(c.get("pass_at_k") or []):
         if not isinstance(k, int) or k < 1 or (isinstance(samples, int) and k > samples):
             c.fail(
                 f"{c.key('pass_at_k')}[{i}]={k!r}: must be a whole number in [1, eval.num_samples={samples}]"
             )
-    try:
-        c.get("prompt_template").format(problem="x")
-    except (KeyError, IndexError, ValueError, AttributeError) as e:
-        c.error("prompt_template", f"must use only {{problem}} ({type(e).__name__}: {e})")
     for name in c.get("benchmarks") or {}:
         check_benchmark(c.sub("benchmarks").sub(name), data_source)
-    check_grader(c.sub("grader"))

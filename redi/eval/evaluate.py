@@ -13,59 +13,29 @@ from pathlib import Path
 from typing import Any
 
 from redi.config import EvalConfig
+from redi.config.checks import run_check
 from redi.eval.benchmarks import Problem, load_benchmark
+from redi.eval.checks import check_eval_settings
 from redi.eval.metrics import benchmark_metrics, curve_prefix
-from redi.grading.grader import Grader, Verdict, validate_grader_config
-from redi.model.engines import ENGINES, Generation, format_prompts, make_engine
+from redi.eval.prompts import resolve_prompt_template
+from redi.grading.grader import Grader, Verdict
+from redi.model.engines import Generation, format_prompts, make_engine
 
 log = logging.getLogger(__name__)
 
-# The Open-R1 evaluation prompt (lighteval's MATH-500/AIME template) the paper evaluates with; "{problem}" is the slot.
-OPEN_R1_PROMPT = (
-    "Solve the following math problem efficiently and clearly.  The last line of your response should be of the "
-    "following format: 'Therefore, the final answer is: $\\boxed{{ANSWER}}$. I hope it is correct' (without quotes) "
-    "where ANSWER is just the final number or expression that solves the problem. Think step by step before "
-    "answering.\n\n{problem}"
-)
-PROMPT_TEMPLATES: dict[str, str] = {"open_r1": OPEN_R1_PROMPT, "raw": "{problem}"}
-
-
-def resolve_prompt_template(template: str) -> str:
-    """The user-turn template: a name from PROMPT_TEMPLATES or a format string with one ``{problem}`` slot."""
-    text = PROMPT_TEMPLATES.get(template, template)
-    try:
-        filled = text.format(problem="\x00")
-    except (KeyError, IndexError, ValueError) as e:
-        raise ValueError(
-            f"eval.prompt_template: {template!r:.120} is not a known name ({sorted(PROMPT_TEMPLATES)}) nor a format "
-            f"string whose only field is {{problem}} (literal braces must be doubled): {e!r}"
-        ) from e
-    if "\x00" not in filled:
-        raise ValueError(f"eval.prompt_template: {template!r:.120} has no {{problem}} slot")
-    return text
-
 
 def validate_eval_config(cfg: EvalConfig) -> None:
-    """Raise naming the key and value of any eval setting that cannot work, before anything is loaded."""
-    if cfg.engine not in ENGINES:
-        raise ValueError(f"eval.engine: {cfg.engine!r} is not one of {list(ENGINES)}")
+    """Raise naming the key and value of any eval setting that cannot work, before anything is loaded.
+
+    The settings are checked by the pre-flight's own check (redi.eval.checks); the benchmarks must not be empty
+    here (evaluating nothing is an error once evaluation is asked for).
+    """
     if not cfg.benchmarks:
         raise ValueError("eval.benchmarks is empty: choose an eval option (e.g. eval=synthetic) or add one")
-    if cfg.num_samples < 1:
-        raise ValueError(f"eval.num_samples must be >= 1, got {cfg.num_samples}")
-    if cfg.temperature < 0:
-        raise ValueError(f"eval.temperature must be >= 0, got {cfg.temperature}")
-    if not 0 < cfg.top_p <= 1:
-        raise ValueError(f"eval.top_p must be in (0, 1], got {cfg.top_p}")
-    if cfg.max_new_tokens < 1:
-        raise ValueError(f"eval.max_new_tokens must be >= 1, got {cfg.max_new_tokens}")
-    if cfg.batch_size < 1:
-        raise ValueError(f"eval.batch_size must be >= 1, got {cfg.batch_size}")
+    run_check(check_eval_settings, cfg, "eval", ValueError)
     for k in cfg.pass_at_k:
         if not 1 <= k <= cfg.num_samples:
             raise ValueError(f"eval.pass_at_k: {k} is outside 1..num_samples ({cfg.num_samples})")
-    resolve_prompt_template(cfg.prompt_template)
-    validate_grader_config(cfg.grader)
 
 
 def _records(

@@ -23,14 +23,12 @@ from tqdm.auto import tqdm
 
 from redi.config import GraderConfig
 from redi.grading.answers import (  # callers import these from here too
-    EXTRACTION_MODES,
     clean_gold,
     extract_answer,
     normalize,
 )
+from redi.grading.checks import validate_grader_config
 from redi.grading.verify_worker import Settings, Worker
-
-GOLD_FORMATS = ("answer", "text")
 
 Gold = str | Sequence[str]  # one gold answer or several accepted forms (any match is correct)
 
@@ -50,22 +48,6 @@ def _shutdown(workers: list[Worker]) -> None:
     for worker in workers:
         worker.kill()
     workers.clear()
-
-
-def validate_grader_config(cfg: GraderConfig) -> None:
-    """Raise naming the key and value for a grader setting that cannot work."""
-    if cfg.extraction not in EXTRACTION_MODES:
-        raise ValueError(f"eval.grader.extraction: {cfg.extraction!r} is not one of {list(EXTRACTION_MODES)}")
-    if cfg.gold_format not in GOLD_FORMATS:
-        raise ValueError(f"eval.grader.gold_format: {cfg.gold_format!r} is not one of {list(GOLD_FORMATS)}")
-    if not cfg.timeout_s > 0:
-        raise ValueError(f"eval.grader.timeout_s must be > 0, got {cfg.timeout_s!r}")
-    if cfg.workers < 1:
-        raise ValueError(f"eval.grader.workers must be >= 1, got {cfg.workers!r}")
-    if cfg.start_method not in mp.get_all_start_methods():
-        raise ValueError(
-            f"eval.grader.start_method: {cfg.start_method!r} is not available here ({mp.get_all_start_methods()})"
-        )
 
 
 class Grader:

@@ -11,6 +11,10 @@ from redi.model.source import ModelSourceError
 if TYPE_CHECKING:
     from redi.config.checks import Checks
 
+ENGINES = (
+    "hf",
+    "vllm",
+)  # the generation engines (redi.model.engines): eval.engine, data.self_generated.engine
 MIN_VOCAB = 256 + 3  # the byte alphabet of the tiny model's BPE tokenizer plus its three special tokens
 
 

@@ -15,8 +15,7 @@ import torch
 
 from redi.config import EvalConfig
 from redi.infra.progress import Progress, on_terminal
-
-ENGINES = ("hf", "vllm")
+from redi.model.checks import ENGINES
 
 
 def format_prompts(tokenizer: Any, problems: list[str], template: str) -> list[str]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class ObjectiveConfigError(ValueError):
-    """A hyperparameter out of range or a key the objective does not use."""
+    """An unknown objective, or a hyperparameter out of its declared range (redi.validate.check_hyperparameters)."""
 
 
 @dataclass(frozen=True)
@@ -85,27 +85,14 @@ def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Hyperparameter:
-    """A root config key an objective reads: its default and the range a value must fall in."""
+    """A root config key an objective reads: its default and the range a value must fall in ([low, high]; the low
+    end open when not ``low_inclusive``). The pre-flight checks the range (redi.validate)."""
 
     name: str
     default: float
     low: float | None = None
     high: float | None = None
     low_inclusive: bool = True
-    help: str = ""
-
-    def check(self, value: float | None) -> None:
-        """Raise an ObjectiveConfigError naming the key unless ``value`` is a number inside the range."""
-        key = self.name
-        if value is None:
-            raise ObjectiveConfigError(f"{key}: required by this objective but not set")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise ObjectiveConfigError(f"{key}={value!r}: must be a number")
-        low, high = self.low, self.high
-        if low is not None and (value < low or (not self.low_inclusive and value == low)):
-            raise ObjectiveConfigError(f"{key}={value}: must be {'>=' if self.low_inclusive else '>'} {low}")
-        if high is not None and value > high:
-            raise ObjectiveConfigError(f"{key}={value}: must be <= {high}")
 
 
 ObjectiveFn = Callable[..., ObjectiveOutput]
@@ -125,17 +112,11 @@ class ObjectiveSpec:
     needs_reference: bool
     params: tuple[Hyperparameter, ...]
     label: str
-    description: str
 
     @property
     def hyperparameters(self) -> tuple[str, ...]:
         """The names of the root keys it reads."""
         return tuple(p.name for p in self.params)
-
-    def validate(self, **values: float | None) -> None:
-        """Check each hyperparameter's value against its declared range (the error names the key)."""
-        for p in self.params:
-            p.check(values.get(p.name))
 
     def __call__(
         self, policy: SequenceLogps, reference: SequenceLogps | None = None, **hyperparameters: float

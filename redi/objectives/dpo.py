@@ -5,9 +5,7 @@ from __future__ import annotations
 from redi.objectives.base import Hyperparameter, ObjectiveOutput, SequenceLogps, log_sigmoid
 from redi.objectives.registry import register
 
-BETA = Hyperparameter(
-    "beta", 0.1, low=0.0, low_inclusive=False, help="strength of the KL anchor to the reference"
-)
+BETA = Hyperparameter("beta", 0.1, low=0.0, low_inclusive=False)  # strength of the KL anchor to the reference
 
 
 @register("dpo", needs_pairs=True, needs_reference=True, hyperparameters=(BETA,), label="DPO")

@@ -9,9 +9,8 @@ from __future__ import annotations
 from redi.objectives.base import Hyperparameter, ObjectiveOutput, SequenceLogps
 from redi.objectives.registry import register
 
-BETA = Hyperparameter(
-    "beta", 0.1, low=0.0, low_inclusive=False, help="regularisation: the target margin is 1/(2 beta)"
-)
+# regularisation: the target margin is 1/(2 beta)
+BETA = Hyperparameter("beta", 0.1, low=0.0, low_inclusive=False)
 
 
 @register("ipo", needs_pairs=True, needs_reference=True, hyperparameters=(BETA,), label="IPO")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from redi.objectives.base import Hyperparameter, ObjectiveOutput, SequenceLogps, log_sigmoid
 from redi.objectives.registry import register
 
-BETA = Hyperparameter("beta", 0.1, low=0.0, low_inclusive=False, help="scale of the implicit rewards")
+BETA = Hyperparameter("beta", 0.1, low=0.0, low_inclusive=False)  # scale of the implicit rewards
 
 
 @register("nca", needs_pairs=True, needs_reference=True, hyperparameters=(BETA,), label="NCA")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from redi.objectives.base import Hyperparameter, ObjectiveOutput, SequenceLogps
 from redi.objectives.registry import register
 
-ALPHA = Hyperparameter("alpha", 0.8, low=0.0, high=1.0, help="weight of the push-down on the incorrect trace")
+ALPHA = Hyperparameter("alpha", 0.8, low=0.0, high=1.0)  # weight of the push-down on the incorrect trace
 
 
 @register("redi", needs_pairs=True, hyperparameters=(ALPHA,), label="REDI")

@@ -29,7 +29,6 @@ def register(
             needs_reference=needs_reference,
             params=tuple(hyperparameters),
             label=label or name.upper(),
-            description=(fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
         )
         return fn
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 from redi.objectives.base import Hyperparameter, ObjectiveOutput, SequenceLogps, log_sigmoid
 from redi.objectives.registry import register
 
-BETA = Hyperparameter("beta", 0.1, low=0.0, low_inclusive=False, help="DPO's strength of the KL anchor")
-NLL_WEIGHT = Hyperparameter(
-    "nll_weight", 1.0, low=0.0, help="weight of the chosen's per-token NLL (RPO's alpha)"
-)
+BETA = Hyperparameter("beta", 0.1, low=0.0, low_inclusive=False)  # DPO's strength of the KL anchor
+NLL_WEIGHT = Hyperparameter("nll_weight", 1.0, low=0.0)  # weight of the chosen's per-token NLL (RPO's alpha)
 
 
 @register("rpo", needs_pairs=True, needs_reference=True, hyperparameters=(BETA, NLL_WEIGHT), label="RPO")

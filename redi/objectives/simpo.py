@@ -10,10 +10,8 @@ from redi.objectives.registry import register
     "simpo",
     needs_pairs=True,
     hyperparameters=(
-        Hyperparameter(
-            "beta", 2.0, low=0.0, low_inclusive=False, help="scale of the length-normalised margin"
-        ),
-        Hyperparameter("gamma", 1.0, low=0.0, help="target gap (the paper keeps gamma/beta = 0.5)"),
+        Hyperparameter("beta", 2.0, low=0.0, low_inclusive=False),  # scale of the length-normalised margin
+        Hyperparameter("gamma", 1.0, low=0.0),  # target gap (the paper keeps gamma/beta = 0.5)
     ),
     label="SimPO",
 )

@@ -10,7 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from redi.config import EvalConfig, register_configs
-from redi.eval.evaluate import OPEN_R1_PROMPT, resolve_prompt_template, validate_eval_config
+from redi.eval.evaluate import validate_eval_config
+from redi.eval.prompts import OPEN_R1_PROMPT, resolve_prompt_template
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OPTIONS = sorted(p.stem for p in (CONF / "eval").glob("*.yaml"))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from redi.objectives import SequenceLogps, get_objective
+from redi.validate import check_hyperparameters
 
 
 def pair(lw: float, nw: int, ll: float, nl: int) -> SequenceLogps:
@@ -48,4 +49,4 @@ def test_ipo_declares_beta_and_a_reference():
     spec = get_objective("ipo")
     assert spec.needs_reference and spec.needs_pairs and spec.hyperparameters == ("beta",)
     with pytest.raises(ValueError, match="beta"):
-        spec.validate(beta=0.0)
+        check_hyperparameters(spec, {"beta": 0.0})

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from redi.objectives import ObjectiveConfigError, SequenceLogps, get_objective
+from redi.validate import check_hyperparameters
 
 
 def pair(lw: float, nw: int, ll: float, nl: int) -> SequenceLogps:
@@ -92,7 +93,7 @@ def test_redi_alpha_zero_has_the_gradient_of_length_normalised_sft():
 )
 def test_hyperparameters_out_of_range_name_the_key(name, params, key):
     with pytest.raises(ObjectiveConfigError, match=key):
-        get_objective(name).validate(**params)
+        check_hyperparameters(get_objective(name), params)
 
 
 def test_unknown_objective_lists_the_known_ones():
