@@ -64,8 +64,9 @@ def check_hyperparameters(spec: Any, values: dict[str, Any]) -> None:
     run_check(check_ranges, values, "", ObjectiveConfigError, spec=spec)
 
 
-def objective_hyperparameters(cfg: DictConfig, spec: Any, c: Checks | None = None) -> dict[str, float]:
-    """The objective's hyperparameters from the root keys; a root key it does not use is an error.
+def objective_hyperparameters(cfg: DictConfig, spec: Any, c: Checks | None = None) -> dict[str, Any]:
+    """The objective's hyperparameters from the root keys (and its options from ``objective.*``), the keywords of
+    its loss; a root key it does not use is an error.
 
     Errors go to ``c``; without one, they are raised at once (as ConfigError).
     """
@@ -96,7 +97,11 @@ def objective_hyperparameters(cfg: DictConfig, spec: Any, c: Checks | None = Non
             f"alpha={values.get('alpha')}: objective=symmetric is REDI with alpha = 1; for another alpha use "
             f"objective=redi alpha={values.get('alpha')}"
         )
-    return {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
+    options = c.sub("objective")
+    for o in spec.options:
+        options.choice(o.name, o.choices)
+    chosen = {o.name: options.get(o.name) for o in spec.options}
+    return {**{k: float(v) for k, v in values.items() if isinstance(v, int | float)}, **chosen}
 
 
 def _choice_of(cfg: DictConfig, group: str) -> str | None:

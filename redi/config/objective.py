@@ -19,9 +19,11 @@ class ObjectiveConfig:
 
 
 def objective_schema(spec: Any) -> type:
-    """``objective.*`` for ``spec``: its name, and each hyperparameter interpolating the root key of that name."""
+    """``objective.*`` for ``spec``: its name, each hyperparameter interpolating the root key of that name, and
+    each option with its default."""
     fields = [("name", str, field(default=spec.name))]
     fields += [(p.name, float, field(default=f"${{{p.name}}}")) for p in spec.params]
+    fields += [(o.name, str, field(default=o.default)) for o in spec.options]
     return make_dataclass(f"{spec.name.capitalize()}ObjectiveConfig", fields, bases=(ObjectiveConfig,))
 
 

@@ -12,6 +12,7 @@ from redi.objectives.base import (
     ObjectiveConfigError,
     ObjectiveOutput,
     ObjectiveSpec,
+    Option,
     SequenceLogps,
 )
 from redi.objectives.registry import OBJECTIVES, get_objective, register, root_hyperparameters
@@ -26,6 +27,7 @@ __all__ = [
     "ObjectiveConfigError",
     "ObjectiveOutput",
     "ObjectiveSpec",
+    "Option",
     "SequenceLogps",
     "get_objective",
     "register",

@@ -95,6 +95,19 @@ class Hyperparameter:
     low_inclusive: bool = True
 
 
+@dataclass(frozen=True)
+class Option:
+    """A choice an objective offers besides its hyperparameters: ``objective.<name>``, one of ``choices`` (the first
+    is the default), passed to the loss as a keyword."""
+
+    name: str
+    choices: tuple[str, ...]
+
+    @property
+    def default(self) -> str:
+        return self.choices[0]
+
+
 ObjectiveFn = Callable[..., ObjectiveOutput]
 
 
@@ -103,6 +116,7 @@ class ObjectiveSpec:
     """A registered objective: its loss and what it needs from the run.
 
     params: its hyperparameters (root config keys); any other root key set is a config error.
+    options: its choices under ``objective.*`` (e.g. IPO's ``objective.logps``).
     label: how figures and tables name it (the paper's spelling).
     """
 
@@ -112,6 +126,7 @@ class ObjectiveSpec:
     needs_reference: bool
     params: tuple[Hyperparameter, ...]
     label: str
+    options: tuple[Option, ...] = ()
 
     @property
     def hyperparameters(self) -> tuple[str, ...]:

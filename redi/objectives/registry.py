@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from redi.objectives.base import Hyperparameter, ObjectiveConfigError, ObjectiveFn, ObjectiveSpec
+from redi.objectives.base import Hyperparameter, ObjectiveConfigError, ObjectiveFn, ObjectiveSpec, Option
 
 OBJECTIVES: dict[str, ObjectiveSpec] = {}
 
@@ -16,6 +16,7 @@ def register(
     needs_reference: bool = False,
     hyperparameters: tuple[Hyperparameter, ...] = (),
     label: str | None = None,
+    options: tuple[Option, ...] = (),
 ) -> Callable[[ObjectiveFn], ObjectiveFn]:
     """Register ``fn(policy, reference, **hyperparameters) -> ObjectiveOutput`` under ``name``."""
 
@@ -29,6 +30,7 @@ def register(
             needs_reference=needs_reference,
             params=tuple(hyperparameters),
             label=label or name.upper(),
+            options=tuple(options),
         )
         return fn
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from redi.objectives import SequenceLogps, get_objective
 from redi.validate import check_hyperparameters
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def pair(lw: float, nw: int, ll: float, nl: int) -> SequenceLogps:
@@ -50,3 +54,33 @@ def test_ipo_declares_beta_and_a_reference():
     assert spec.needs_reference and spec.needs_pairs and spec.hyperparameters == ("beta",)
     with pytest.raises(ValueError, match="beta"):
         check_hyperparameters(spec, {"beta": 0.0})
+
+
+def test_ipo_length_normalised_gives_trls_loss():
+    # TRL's IPO (trl/trainer/dpo_trainer.py, loss_type="ipo") divides each summed log-ratio by its response length:
+    # chosen (-10 + 11) / 4 = 0.25, rejected (-20 + 18) / 5 = -0.4, h = 0.65; beta 0.5: (0.65 - 1)^2 = 0.1225
+    out = get_objective("ipo")(pair(-10.0, 4, -20.0, 5), pair(-11.0, 4, -18.0, 5), beta=0.5, logps="mean")
+    assert out.loss().item() == pytest.approx(0.1225, rel=1e-12)
+    assert (out.rewards_chosen.item(), out.rewards_rejected.item()) == (
+        pytest.approx(0.25),
+        pytest.approx(-0.4),
+    )
+    # the default sums (the paper's equation): 4.0, as in test_ipo_by_hand
+    assert (
+        get_objective("ipo")(pair(-10.0, 4, -20.0, 5), pair(-11.0, 4, -18.0, 5), beta=0.5).loss().item()
+        == 4.0
+    )
+
+
+def test_objective_logps_is_a_checked_key_of_ipo():
+    from hydra import compose, initialize_config_dir
+
+    import redi.run  # noqa: F401  (registers schemas and resolvers)
+    from redi.validate import ConfigError, validate
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["objective=ipo", "objective.logps=mean"])
+        assert validate(cfg)[1] == {"beta": 0.1, "logps": "mean"}
+        assert validate(compose(config_name="config", overrides=["objective=ipo"]))[1]["logps"] == "sum"
+        with pytest.raises(ConfigError, match="objective.logps='median': expected one of sum, mean"):
+            validate(compose(config_name="config", overrides=["objective=ipo", "objective.logps=median"]))
