@@ -21,8 +21,8 @@ from redi.analysis.tables import accuracy, stability_summary
 
 PANELS = (
     ("accuracy", "pass@1"),
-    ("train/logps_chosen", "chosen log-prob / token"),
-    ("train/logps_rejected", "rejected log-prob / token"),
+    ("train/logps_chosen_per_token", "chosen log-prob / token"),
+    ("train/logps_rejected_per_token", "rejected log-prob / token"),
     ("train/update_norm", "update norm"),
     ("length", "mean generation length"),
 )
@@ -243,8 +243,8 @@ def family_figure(frame: pd.DataFrame, family: Family | str, benchmark: str | No
 
 CURVE_PANELS = (
     ("accuracy", "pass@1"),
-    ("train/logps_chosen", "chosen log-prob / token"),
-    ("train/logps_rejected", "rejected log-prob / token"),
+    ("train/logps_chosen_per_token", "chosen log-prob / token"),
+    ("train/logps_rejected_per_token", "rejected log-prob / token"),
     ("train/grad_norm", "gradient norm"),
     ("train/update_norm", "update norm"),
 )

@@ -317,6 +317,21 @@ def _int_or_none(value: Any) -> int | None:
     return None if number is None or math.isnan(number) else int(number)
 
 
+# runs logged before the metrics took TRL's names wrote the per-token means under TRL's keys (logps/chosen is a
+# sum there): a row without the per-token key reads its old key as the per-token mean
+_PER_TOKEN = {
+    "train/logps_chosen": "train/logps_chosen_per_token",
+    "train/logps_rejected": "train/logps_rejected_per_token",
+}
+
+
+def current_names(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A logged row with today's metric names (an older run's per-token log-probs under their own key)."""
+    if any(new in row for new in _PER_TOKEN.values()):
+        return dict(row)
+    return {_PER_TOKEN.get(key, key): value for key, value in row.items()}
+
+
 def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
     """The tidy table: RUN_COLUMNS, ``step``, then one column per metric (sorted), a row per (run, step), then the
     curve columns (:func:`add_curve_columns`)."""
@@ -327,7 +342,7 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
         hyper = {k: _number(rec.config.get(k)) for k in HYPERPARAMETERS}
         lr = _number(rec.config.get("lr"))
         steps: dict[int, dict[str, Any]] = {}
-        for row in rec.history:
+        for row in map(current_names, rec.history):
             step = _int_or_none(row.get("step"))
             if step is None:
                 continue

@@ -34,7 +34,7 @@ def replay_collapse(run_frame: pd.DataFrame, rule: Mapping[str, Any] | None = No
     from redi.config import CollapseConfig
     from redi.loop.collapse import CollapseDetector
 
-    if "train/logps_chosen" not in run_frame or "train/logps_rejected" not in run_frame:
+    if "train/logps_chosen_per_token" not in run_frame or "train/logps_rejected_per_token" not in run_frame:
         return None
     known = {k: v for k, v in dict(rule or {}).items() if k in CollapseConfig.__dataclass_fields__}
     known["enabled"] = True
@@ -42,7 +42,7 @@ def replay_collapse(run_frame: pd.DataFrame, rule: Mapping[str, Any] | None = No
     acc = accuracy(run_frame)
     for idx, row in run_frame.dropna(subset=["step"]).sort_values("step").iterrows():
         step = int(row["step"])
-        chosen, rejected = row.get("train/logps_chosen"), row.get("train/logps_rejected")
+        chosen, rejected = row.get("train/logps_chosen_per_token"), row.get("train/logps_rejected_per_token")
         if (
             pd.notna(chosen)
             and pd.notna(rejected)
@@ -100,7 +100,7 @@ def stability_summary(frame: pd.DataFrame, benchmark: str | None = None) -> pd.D
         }
         row["drop_from_peak"] = row["peak_acc"] - row["final_acc"]
         for key in ("chosen", "rejected"):
-            col = f"train/logps_{key}"
+            col = f"train/logps_{key}_per_token"  # the columns logps_{key}_start/_end: per-token means
             series = g[col] if col in g else pd.Series(dtype=float)
             row[f"logps_{key}_start"] = _window_mean(series, head=True)
             row[f"logps_{key}_end"] = _window_mean(series, head=False)

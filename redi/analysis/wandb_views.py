@@ -34,8 +34,8 @@ def collapse_metrics(benchmark: str) -> list[tuple[str, str]]:
     return [
         (f"eval/{benchmark}/pass@1", f"{benchmark} pass@1"),
         (f"eval/{benchmark}/curve/pass@1", f"{benchmark} pass@1, curve subset (eval.curve_limit)"),
-        ("train/logps_chosen", "chosen log-prob / token"),
-        ("train/logps_rejected", "rejected log-prob / token"),
+        ("train/logps_chosen_per_token", "chosen log-prob / token"),
+        ("train/logps_rejected_per_token", "rejected log-prob / token"),
         ("train/update_norm", "update norm"),
         (f"eval/{benchmark}/mean_length", "mean generation length"),
     ]
@@ -43,6 +43,8 @@ def collapse_metrics(benchmark: str) -> list[tuple[str, str]]:
 
 TRAINING_METRICS = [
     ("train/loss", "loss"),
+    ("train/rewards_chosen", "chosen reward"),
+    ("train/rewards_rejected", "rejected reward"),
     ("train/margin", "margin"),
     ("train/reward_accuracy", "reward accuracy"),
     ("train/grad_norm", "gradient norm"),

@@ -70,7 +70,7 @@ class CollapseDetector:
         return self.cfg.rule == "absolute"
 
     def observe_step(self, step: int, logps_chosen: float, logps_rejected: float | None) -> bool:
-        """Record one step's mean per-token log-probs; True the first time the rule fires."""
+        """Record one step's mean per-token log-probs (train/logps_*_per_token); True the first time it fires."""
         if not self.cfg.enabled or (self.needs_rejected and logps_rejected is None):
             return False
         w = self.cfg.window

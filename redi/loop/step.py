@@ -1,4 +1,5 @@
-"""One optimizer step's forward and backward: this rank's micro-batches of the global batch, named statistics.
+"""One optimizer step's forward and backward: this rank's micro-batches of the global batch, and their statistics
+(redi.loop.stats), summed on the device and read by name.
 
 The loss of a step is the objective's own ``ObjectiveOutput.loss()`` over the global batch: every micro-batch
 backpropagates the sum of its loss terms, and once the weights of all micro-batches on all ranks are summed the
@@ -9,7 +10,7 @@ batch, and the tested ``.loss()`` is the trained loss.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
@@ -19,59 +20,8 @@ from redi.infra.distributed import DistEnv, all_reduce_grads, all_reduce_sum, is
 from redi.loop.microbatch import ForwardStats, resolve_layout, rows_logps
 from redi.loop.plan import BatchPlan, split_micro_batches
 from redi.loop.precision import compute_autocast
-from redi.objectives.base import ObjectiveOutput, ObjectiveSpec, SequenceLogps
-
-
-@dataclass
-class StepStats:
-    """Sums over one step's rows: this rank's, or (after the all-reduce) the global batch's."""
-
-    loss_terms: float = 0.0  # sum of the objective's loss terms
-    weight: float = 0.0  # sum of the objective's weights: the step's loss is loss_terms / weight
-    logps_chosen: float = 0.0  # sum over rows of the mean per-token log-prob of y_w
-    logps_rejected: float = 0.0  # ... of y_l (pairs only)
-    margin: float = 0.0  # sum of reward_w - reward_l
-    correct: float = 0.0  # rows with reward_w > reward_l
-    rows: float = 0.0
-    tokens: float = 0.0  # non-padding tokens through the model
-    slots: float = 0.0  # token slots the forwards computed (padding included)
-
-    @property
-    def loss(self) -> float:
-        return self.loss_terms / self.weight if self.weight else float("nan")
-
-    @property
-    def padding_fraction(self) -> float:
-        return 1.0 - self.tokens / self.slots if self.slots else 0.0
-
-    def metrics(self, pairs: bool) -> dict[str, float]:
-        """The step's train/* metrics (per row means; log-probs per token)."""
-        n = max(self.rows, 1.0)
-        metrics = {"train/loss": self.loss, "train/logps_chosen": self.logps_chosen / n}
-        if pairs:
-            metrics["train/logps_rejected"] = self.logps_rejected / n
-            metrics["train/margin"] = self.margin / n
-            metrics["train/reward_accuracy"] = self.correct / n
-        metrics["train/tokens"] = self.tokens
-        metrics["train/padding_frac"] = self.padding_fraction
-        return metrics
-
-
-NUM_STATS = len(fields(StepStats))
-_OBJECTIVE_SUMS = 6  # the first six fields come from the objective's output, the last three are counts
-
-
-def objective_sums(policy: SequenceLogps, out: ObjectiveOutput) -> torch.Tensor:
-    """(6,) float64 on the device: loss terms, weights, mean log-probs, margin and correct rows (no host sync)."""
-    zero = out.losses.new_zeros(())
-    rejected = policy.rejected_mean.sum() if policy.rejected_logps is not None else zero
-    if out.rewards_chosen is not None and out.rewards_rejected is not None:
-        margin = (out.rewards_chosen - out.rewards_rejected).sum()
-        correct = (out.rewards_chosen > out.rewards_rejected).sum()
-    else:
-        margin = correct = zero
-    parts = (out.losses.sum(), out.weights.sum(), policy.chosen_mean.sum(), rejected, margin, correct)
-    return torch.stack([t.detach().to(torch.float64) for t in parts])
+from redi.loop.stats import FIELDS, RowContext, pack, row_sums
+from redi.objectives.base import ObjectiveSpec, SequenceLogps
 
 
 @dataclass
@@ -105,6 +55,20 @@ class Step:
             inputs.pad_id,
         )
         self.env = env
+        # the reference's (N, 2) log-probs and response lengths of (chosen, rejected), on the device once
+        self.reference_lengths = None
+        if self.reference is not None and self.objective.needs_reference:
+            assert self.rows.rejected is not None
+            self.reference = self.reference.to(env.device)
+            self.reference_lengths = torch.tensor(
+                [
+                    [c.response_length, r.response_length]
+                    for c, r in zip(self.rows.chosen, self.rows.rejected, strict=True)
+                ],
+                device=env.device,
+            )
+        else:
+            self.reference = None
         self.parts = cfg.grad_accum_steps * env.world_size
         self.params = [p for p in getattr(self.model, "module", self.model).parameters() if p.requires_grad]
         # FSDP2 all-gathers the weights at every forward, so every rank must run the same number of forwards:
@@ -118,7 +82,7 @@ class Step:
     def __call__(self, global_indices: list[int]) -> torch.Tensor:
         """(NUM_STATS,) float64 sums of the global batch (StepStats' fields), on the device: read them once."""
         env = self.env
-        sums = torch.zeros(_OBJECTIVE_SUMS, dtype=torch.float64, device=env.device)
+        sums = torch.zeros(len(FIELDS), dtype=torch.float64, device=env.device)
         counts, rows = ForwardStats(), 0
         for chunk in split_micro_batches(global_indices, self.parts)[env.rank :: env.world_size]:
             if not chunk:
@@ -128,17 +92,22 @@ class Step:
                     policy = rows_logps(
                         self.model, self.rows, chunk, self.pad_id, self.layout, env.device, counts
                     )
-                out = self.objective(policy, self._reference(chunk), **self.hyperparameters)
+                reference = self._reference(chunk)
+                out = self.objective(policy, reference, **self.hyperparameters)
                 out.losses.sum().backward()
-            sums += objective_sums(policy, out)
+            sums += pack(row_sums(RowContext(policy, reference, out, self.hyperparameters)))
             rows += len(chunk)
-        host = torch.tensor([rows, counts.tokens, counts.slots], dtype=torch.float64)
-        sums = all_reduce_sum(torch.cat([sums, host.to(env.device)]), env)
+        counted = torch.tensor(
+            [rows, counts.tokens, counts.slots], dtype=torch.float64
+        )  # on the host: no sync
+        sums[[FIELDS.index(name) for name in ("rows", "tokens", "slots")]] += counted.to(env.device)
+        sums = all_reduce_sum(sums, env)
+        weight = sums[FIELDS.index("weight")]
         if self.ddp:
             all_reduce_grads(self.params, env)
         # FSDP averages the gradients over ranks (undo it); then divide by the global batch's weight
         ranks = 1 if self.ddp else env.world_size
-        scale = torch.where(sums[1] > 0, ranks / sums[1], torch.full_like(sums[1], float("nan")))
+        scale = torch.where(weight > 0, ranks / weight, torch.full_like(weight, float("nan")))
         grads = [p.grad for p in self.params if p.grad is not None]
         if grads:
             torch._foreach_mul_(grads, scale.to(grads[0].dtype))
@@ -146,11 +115,8 @@ class Step:
 
     def _reference(self, chunk: list[int]) -> SequenceLogps | None:
         """The cached reference log-probs of ``chunk``'s pairs, when the objective needs them."""
-        if self.reference is None or not self.objective.needs_reference:
+        if self.reference is None or self.reference_lengths is None:
             return None
-        ref = self.reference[chunk].to(self.env.device)
-        lengths = torch.tensor(
-            [[self.rows.chosen[i].response_length, self.rows.rejected[i].response_length] for i in chunk],
-            device=self.env.device,
-        )
+        index = torch.tensor(chunk, device=self.env.device)
+        ref, lengths = self.reference[index], self.reference_lengths[index]
         return SequenceLogps(ref[:, 0], lengths[:, 0], ref[:, 1], lengths[:, 1])

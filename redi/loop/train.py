@@ -28,7 +28,8 @@ from redi.loop.plan import BatchPlan
 from redi.loop.precision import describe as describe_numerics
 from redi.loop.preemption import Interrupted, PreemptionGuard
 from redi.loop.state import TrainState
-from redi.loop.step import NUM_STATS, LoopInputs, Step, StepStats
+from redi.loop.stats import NUM_STATS, StepStats
+from redi.loop.step import LoopInputs, Step
 from redi.loop.update_norm import adamw_update_norm
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def train(inputs: LoopInputs, cfg: TrainerConfig, session: Session, evals: EvalS
             tracker.log(metrics, step=state.step)
         progress.update(1, tokens=float(stats.tokens), loss=stats.loss)
         fired = state.detector.observe_step(
-            state.step, metrics["train/logps_chosen"], metrics.get("train/logps_rejected")
+            state.step, metrics["train/logps_chosen_per_token"], metrics.get("train/logps_rejected_per_token")
         )
         if evals.every > 0 and state.step % evals.every == 0 and state.step < total:
             fired = _evaluate(state, evals, session) or fired
@@ -166,7 +167,7 @@ def _train_step(
     state.step += 1
     norms = [_full(grad_norm)] + ([_full(update)] if update is not None else [])
     values = torch.cat([sums, *(n.reshape(1).to(sums) for n in norms)]).tolist()  # the one host sync
-    stats = StepStats(*values[:NUM_STATS])
+    stats = StepStats.from_sums(values)
     metrics = {
         **stats.metrics(step.objective.needs_pairs),
         "train/lr": lr,

@@ -35,8 +35,8 @@ def curves(collapse_at: int | None, seed: int) -> list[dict[str, Any]]:
                     "train/lr": 1e-4,
                     "train/grad_norm": 1.0,
                     "train/update_norm": 0.01 * (1 + fall),
-                    "train/logps_chosen": -0.1 - 0.01 * step - fall,
-                    "train/logps_rejected": -0.5 - 0.02 * step - fall,
+                    "train/logps_chosen_per_token": -0.1 - 0.01 * step - fall,
+                    "train/logps_rejected_per_token": -0.5 - 0.02 * step - fall,
                     "train/margin": 0.4,
                     "train/reward_accuracy": 0.9,
                     "train/tokens_per_s": 1000.0 + seed,
@@ -169,7 +169,7 @@ def make_paired_sweep(
         by_step = dict(zip(PAIRED_STEPS, [START_SCORES, *later], strict=True))
         lines = []
         for step in range(1, PAIRED_STEPS[-1] + 1):
-            lines.append({"step": step, "train/logps_chosen": -0.1, "train/logps_rejected": -0.5,
+            lines.append({"step": step, "train/logps_chosen_per_token": -0.1, "train/logps_rejected_per_token": -0.5,
                           "train/grad_norm": 1.0 + alpha, "train/update_norm": 0.01})  # fmt: skip
         for step, scores in by_step.items():
             lines.append({"step": step, "eval/synthetic/pass@1": sum(scores) / len(scores),

@@ -31,7 +31,7 @@ def test_one_row_per_run_and_step_with_config_columns(sweep):
     # the evaluation and the training metrics of step 5 are one row
     row5 = one[one["step"] == 5].iloc[0]
     assert row5["eval/synthetic/pass@1"] == pytest.approx(0.55) and row5[
-        "train/logps_chosen"
+        "train/logps_chosen_per_token"
     ] == pytest.approx(-0.15)
     r = runs(df).set_index("run")
     assert r.loc["alpha=0.8,lr=0.0001,objective=redi", ["objective", "alpha", "lr", "seed"]].tolist() == [
@@ -201,3 +201,18 @@ def test_curves_read_the_curve_subset_where_a_run_logged_one(tmp_path):
     assert df.set_index(["run", "step"]).loc[("a", 10), "eval/synthetic/pass@1"] == 0.12
     summary = stability_summary(df).set_index("run")
     assert summary.loc["a", ["start_acc", "peak_acc", "final_acc"]].tolist() == [0.20, 0.22, 0.21]
+
+
+def test_an_older_runs_per_token_logps_are_read_under_todays_names():
+    """Runs logged before the TRL names wrote per-token means as train/logps_*; today's runs log both names."""
+    from redi.analysis.load import current_names
+
+    old = {"step": 1, "train/logps_chosen": -0.1, "train/logps_rejected": -0.5, "train/margin": 0.4}
+    assert current_names(old) == {
+        "step": 1,
+        "train/logps_chosen_per_token": -0.1,
+        "train/logps_rejected_per_token": -0.5,
+        "train/margin": 0.4,
+    }
+    new = {"train/logps_chosen": -12.0, "train/logps_chosen_per_token": -0.1}
+    assert current_names(new) == new

@@ -130,4 +130,4 @@ def test_command_writes_figures_and_tables_for_every_run(smoke_sweep, run_labels
         assert label in table2
     assert (out / "summary.md").read_text().count("\n") == 2 + len(run_labels)
     curves = pd.read_csv(out / "curves.csv")
-    assert set(curves["run"]) == set(run_labels) and curves["train/logps_chosen"].notna().any()
+    assert set(curves["run"]) == set(run_labels) and curves["train/logps_chosen_per_token"].notna().any()

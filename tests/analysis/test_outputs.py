@@ -124,8 +124,8 @@ def test_workspace_filters_the_group_and_plots_the_collapse_panels():
     text = json.dumps(model)
     for metric in (
         "eval/synthetic/pass@1",
-        "train/logps_chosen",
-        "train/logps_rejected",
+        "train/logps_chosen_per_token",
+        "train/logps_rejected_per_token",
         "train/update_norm",
     ):
         assert f'"{metric}"' in text

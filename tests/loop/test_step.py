@@ -11,7 +11,8 @@ from redi.data.tokenize import Encoded, EncodedRows, collate_rows
 from redi.infra.distributed import DistEnv
 from redi.loop.logprobs import policy_logps
 from redi.loop.plan import Batching, BatchPlan
-from redi.loop.step import LoopInputs, Step, StepStats
+from redi.loop.stats import StepStats
+from redi.loop.step import LoopInputs, Step
 from redi.objectives import get_objective
 
 
@@ -50,7 +51,9 @@ def test_accumulated_step_has_the_gradient_of_the_objectives_loss(name, hyper):
     spec, data, model = get_objective(name), rows(6, pairs=name != "sft"), tiny_model()
     plan = BatchPlan(data.lengths, 6, 0, Batching("random"), 1.0, -1)
     inputs = LoopInputs(model, data, plan, spec, hyper, None, 0, 1e-3, 0)
-    stats = StepStats(*Step(inputs, TrainerConfig(grad_accum_steps=3), DistEnv())(list(range(6))).tolist())
+    stats = StepStats.from_sums(
+        Step(inputs, TrainerConfig(grad_accum_steps=3), DistEnv())(list(range(6))).tolist()
+    )
     stepped = grads(model)
 
     model.zero_grad(set_to_none=True)
@@ -95,7 +98,7 @@ def run_step(name: str, hyper: dict, forward: str, data: EncodedRows) -> tuple[S
     plan = BatchPlan(data.lengths, len(data), 0, Batching("random"), 1.0, -1)
     inputs = LoopInputs(model, data, plan, spec, hyper, reference, 0, 1e-3, 0)
     cfg = TrainerConfig(grad_accum_steps=2, forward=forward)
-    stats = StepStats(*Step(inputs, cfg, DistEnv())(list(range(len(data)))).tolist())
+    stats = StepStats.from_sums(Step(inputs, cfg, DistEnv())(list(range(len(data)))).tolist())
     return stats, grads(model)
 
 
