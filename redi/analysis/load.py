@@ -211,17 +211,13 @@ def _record(
     )
 
 
-def is_run_dir(path: Path) -> bool:
-    return (path / ".hydra" / "config.yaml").exists() or (path / "status.json").exists()
-
-
 def records_from_dir(sweep_dir: str | Path) -> list[RunRecord]:
     """One record per run directory under ``sweep_dir`` (the directory itself if it is a single run)."""
     sweep_dir = Path(sweep_dir)
     run_dirs = (
         [sweep_dir]
-        if is_run_dir(sweep_dir)
-        else sorted(p for p in sweep_dir.iterdir() if p.is_dir() and is_run_dir(p))
+        if raw.is_run_dir(sweep_dir)
+        else sorted(p for p in sweep_dir.iterdir() if p.is_dir() and raw.is_run_dir(p))
     )
     records = []
     for run_dir in run_dirs:

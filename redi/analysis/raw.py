@@ -172,10 +172,13 @@ def _tsv(rows: Iterable[list[str]]) -> str:
     return out.getvalue()
 
 
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` is a run directory (its composed config or its status.json)."""
+    return (path / ".hydra" / "config.yaml").exists() or (path / "status.json").exists()
+
+
 def export_sweep(sweep_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Write ``out_dir/raw/`` from the run directories under ``sweep_dir``; returns the two files."""
-    from redi.analysis.load import is_run_dir
-
     sweep_dir = Path(sweep_dir)
     run_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir() and is_run_dir(p))
     if not run_dirs:
