@@ -317,7 +317,7 @@ def build_self_generated(
     from redi.data.openr1 import DataError
     from redi.grading.grader import Grader
     from redi.infra.cache import building
-    from redi.model.engines import format_prompts
+    from redi.model.engines import chat_prompts
 
     block = data.self_generated
     validate_self_generated(block)
@@ -333,7 +333,7 @@ def build_self_generated(
         problems = task_problems(task.sft, block.max_problems, funnel)
         engine, tokenizer = sampler.open(settings)
         try:
-            prompts = format_prompts(tokenizer, [p.problem for p in problems], data.prompt_template)
+            prompts = chat_prompts(tokenizer, [p.problem for p in problems], data.prompt_template)
             log.info(
                 "data: sampling %d problems x %d from %s", len(problems), block.num_samples, sampler.identity
             )

@@ -19,7 +19,7 @@ from redi.eval.checks import check_eval_settings
 from redi.eval.metrics import benchmark_metrics, curve_prefix
 from redi.eval.prompts import resolve_prompt_template
 from redi.grading.grader import Grader, Verdict
-from redi.model.engines import Generation, format_prompts, make_engine
+from redi.model.engines import Generation, chat_prompts, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,11 @@ def validate_eval_config(cfg: EvalConfig) -> None:
     for k in cfg.pass_at_k:
         if not 1 <= k <= cfg.num_samples:
             raise ValueError(f"eval.pass_at_k: {k} is outside 1..num_samples ({cfg.num_samples})")
+
+
+def format_prompts(tokenizer: Any, problems: list[Problem], template: str) -> list[str]:
+    """The chat-formatted generation prompts of benchmark problems (redi.model.engines.chat_prompts)."""
+    return chat_prompts(tokenizer, [p.problem for p in problems], template)
 
 
 def _records(
@@ -107,7 +112,7 @@ def evaluate(
                     "eval step %d: %s, %d problems x %d samples", step, name, len(problems), cfg.num_samples
                 )
                 gens = engine.generate(
-                    format_prompts(tokenizer, [p.problem for p in problems], template),
+                    format_prompts(tokenizer, problems, template),
                     cfg.num_samples,
                     cfg.seed,
                 )

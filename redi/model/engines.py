@@ -18,7 +18,7 @@ from redi.infra.progress import Progress, on_terminal
 from redi.model.checks import ENGINES
 
 
-def format_prompts(tokenizer: Any, problems: list[str], template: str) -> list[str]:
+def chat_prompts(tokenizer: Any, problems: list[str], template: str) -> list[str]:
     """Chat-formatted generation prompts: the user turn is ``template.format(problem=...)`` for each problem text."""
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError("evaluation needs a tokenizer with a chat template (model.chat_template)")

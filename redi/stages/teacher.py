@@ -102,9 +102,9 @@ def _sample(engine, tokenizer, problems, template: str, k: int, seed: int, grade
     """``k`` graded samples per problem (synthetic Problems), as GradedSample lists."""
     from redi.data.synthetic.model_teacher import GradedSample
     from redi.grading.grader import Grader
-    from redi.model.engines import format_prompts
+    from redi.model.engines import chat_prompts
 
-    gens = engine.generate(format_prompts(tokenizer, [p.text for p in problems], template), k, seed)
+    gens = engine.generate(chat_prompts(tokenizer, [p.text for p in problems], template), k, seed)
     with Grader(grader_cfg) as grader:
         verdicts = iter(grader.grade([g.text for row in gens for g in row], [str(p.answer) for p, row in
                                                                               zip(problems, gens, strict=True) for _ in row]))  # fmt: skip
