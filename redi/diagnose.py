@@ -260,15 +260,15 @@ def teacher_negatives(cfg: DictConfig, n: int, seed: int) -> list[dict]:
 def error_sites(cfg: DictConfig, model, tokenizer, negatives: list[dict], problems: int) -> dict:
     """Do the teacher's negatives go wrong where the student does? Its margin at their first error sites against
     the same at its own held-out mistakes (sampled as evaluation samples), and the overlap of the mistake kinds."""
-    from redi.chat_templates import generation_prompt_opens_think
+    from redi.config.checks import plain
     from redi.data.synthetic import classify_mistake, heldout_problems
     from redi.data.synthetic.sites import kind_overlap, kind_shares
     from redi.data.synthetic.teacher import teacher_config
     from redi.eval.benchmarks import Problem
-    from redi.eval.engines import make_engine
     from redi.eval.evaluate import format_prompts
-    from redi.eval.grading import Grader
-    from redi.validate import to_container
+    from redi.grading.grader import Grader
+    from redi.model.chat_templates import generation_prompt_opens_think
+    from redi.model.engines import make_engine
 
     opens = generation_prompt_opens_think(tokenizer)
     strip = lambda t: t.removeprefix("<think>\n") if opens else t  # noqa: E731  (the prompt already opened it)
@@ -280,7 +280,7 @@ def error_sites(cfg: DictConfig, model, tokenizer, negatives: list[dict], proble
             strict=True,
         )
     )
-    synthetic = teacher_config({**to_container(cfg.data.synthetic), "num_eval_problems": problems})
+    synthetic = teacher_config({**plain(cfg.data.synthetic), "num_eval_problems": problems})
     rows = heldout_problems(synthetic)
     held = [Problem(p["id"], p["problem"], p["answer"]) for p in rows]
     prompts = format_prompts(tokenizer, held, cfg.data.prompt_template)

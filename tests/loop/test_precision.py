@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 import redi.run  # noqa: F401  (registers schemas and resolvers)
+from redi.config.checks import Checks, ConfigError
 from redi.data.tokenize import Encoded, EncodedRows
 from redi.infra.distributed import DistEnv
 from redi.infra.session import Session
@@ -25,7 +26,7 @@ from redi.loop.train import EvalSchedule, LoopInputs, train
 from redi.model.load import load_model
 from redi.model.source import ModelSource
 from redi.objectives import get_objective
-from redi.validate import Checks, ConfigError, validate
+from redi.validate import validate
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 VOCAB = 96
