@@ -17,7 +17,8 @@ from omegaconf import OmegaConf
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 import redi.run  # noqa: F401  (registers schemas and resolvers)
-from redi.sweeps import launchers, table
+from redi.sweeps import launchers
+from redi.sweeps import table as members_table
 from redi.sweeps.table import Member, SweepMembersFailed, member_state, read_table, write_table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,12 +63,12 @@ def test_returned_while_status_is_not_final_is_failed(state):
 
 
 def test_read_status_tolerates_missing_and_malformed_files(tmp_path):
-    assert table.read_status(tmp_path / "absent") is None
-    assert table.read_status("") is None
+    assert members_table.read_status(tmp_path / "absent") is None
+    assert members_table.read_status("") is None
     (tmp_path / "status.json").write_text("{not json")
-    assert table.read_status(tmp_path) is None
+    assert members_table.read_status(tmp_path) is None
     (tmp_path / "status.json").write_text('{"state": "collapsed", "step": 4}')
-    assert table.read_status(tmp_path) == {"state": "collapsed", "step": 4}
+    assert members_table.read_status(tmp_path) == {"state": "collapsed", "step": 4}
 
 
 def test_requeue_count_reads_slurm_restart_count(monkeypatch):
@@ -101,47 +102,47 @@ def _members() -> list[Member]:
 def test_table_round_trips_through_tsv(tmp_path):
     path = tmp_path / "sweep" / "members.tsv"
     write_table(_members(), path)
-    assert path.read_text().splitlines()[0].split("\t") == list(table.COLUMNS)
+    assert path.read_text().splitlines()[0].split("\t") == list(members_table.COLUMNS)
     assert read_table(path) == _members()
 
 
 def test_text_table_has_a_line_per_member_with_state_and_log():
-    lines = table.format_table(_members()).splitlines()
+    lines = members_table.format_table(_members()).splitlines()
     assert len(lines) == 4
     for line, m in zip(lines[1:], _members(), strict=True):
         assert m.state in line and m.log in line and m.job_id in line
 
 
 def test_summary_counts_states():
-    assert table.summarize(_members()) == "1 collapsed, 1 completed, 1 failed"
+    assert members_table.summarize(_members()) == "1 collapsed, 1 completed, 1 failed"
 
 
 def test_first_line_of_a_remote_traceback_is_its_last_line():
     err = FailedJobError(
         "Job (task=0) failed during processing with trace:\n---\nTraceback ...\n  File x\nValueError: bad\n"
     )
-    assert table._first_line(err) == "ValueError: bad"
-    assert table._first_line(None) == ""
+    assert members_table._first_line(err) == "ValueError: bad"
+    assert members_table._first_line(None) == ""
 
 
 def test_failure_message_names_the_failed_members_and_the_table(tmp_path):
     table = tmp_path / "members.tsv"
-    assert table.failure_message(_members(), table) == (
+    assert members_table.failure_message(_members(), table) == (
         f"1 of 3 sweep members failed (#1); the others ran to their end. See {table}"
     )
-    assert table.failure_message([m for m in _members() if not m.failed], table) is None
+    assert members_table.failure_message([m for m in _members() if not m.failed], table) is None
 
 
 def test_unlaunched_failures_are_appended_after_the_launched_members(tmp_path):
     write_table(_members()[:1], tmp_path / "members.tsv")
-    members = table.add_unlaunched_failures(
+    members = members_table.add_unlaunched_failures(
         tmp_path, [{"overrides": ["lr=x", "seed=1"], "error": "Error merging override lr=x"}]
     )
     assert read_table(tmp_path / "members.tsv") == members
     assert [(m.member, m.overrides, m.job_id, m.state, m.error) for m in members[1:]] == [
         (1, "lr=x seed=1", "-", "failed", "Error merging override lr=x")
     ]
-    assert table.add_unlaunched_failures(tmp_path / "new", [])[:] == []
+    assert members_table.add_unlaunched_failures(tmp_path / "new", [])[:] == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
