@@ -272,7 +272,8 @@ def _synthetic_traces(settings: str) -> datasets.Dataset:
 
     teacher=model: the traces the teacher stage sampled (redi.stages.teacher), read from the file it wrote.
     """
-    from redi.data.synthetic.teacher import generate_teacher_rows, teacher_config  # imports the grader
+    from redi.data import synthetic  # the package's generate_teacher_rows (imports the grader)
+    from redi.data.synthetic.teacher import teacher_config
 
     cfg = teacher_config(json.loads(settings))
     if cfg.teacher == "model":
@@ -282,7 +283,7 @@ def _synthetic_traces(settings: str) -> datasets.Dataset:
                 "them before any data is read; run through python -m redi.run)"
             )
         return datasets.Dataset.from_json(cfg.model_teacher.traces)
-    return datasets.Dataset.from_list(generate_teacher_rows(cfg))
+    return datasets.Dataset.from_list(synthetic.generate_teacher_rows(cfg))
 
 
 def check_local_file(cfg: DataConfig) -> None:
