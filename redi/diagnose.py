@@ -394,9 +394,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     cfg = compose_config(args.overrides)
     from redi.infra.distributed import DistEnv
-    from redi.stages import teacher
+    from redi.stages import stage1, teacher, training
 
-    teacher.ensure(cfg, DistEnv())  # data.synthetic.teacher=model: its traces (cached)
+    def stage1_model(config, env):
+        return stage1.ensure(config, env, training.run)
+
+    teacher.ensure(cfg, DistEnv(), stage1_model)  # data.synthetic.teacher=model: its traces (cached)
     model, tokenizer = load_student(cfg, args.model)
     out = diagnose(cfg, model, tokenizer, args)
     print(report(out, args.lr), flush=True)

@@ -28,10 +28,10 @@ stage1_of() {  # the cached stage-1 run directory of a replicate (the teacher's 
 import sys
 from redi.diagnose import compose_config
 from redi.infra.distributed import DistEnv
-from redi.stages import teacher
+from redi.stages import stage1, teacher, training
 from redi.stages.stage1 import stage1_dir
 cfg = compose_config(["sweep=model_teacher", *sys.argv[1:]])
-teacher.ensure(cfg, DistEnv())
+teacher.ensure(cfg, DistEnv(), lambda c, e: stage1.ensure(c, e, training.run))
 print(stage1_dir(cfg))
 PY
 }

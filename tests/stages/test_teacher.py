@@ -92,10 +92,10 @@ def test_a_draw_that_fails_after_sampling_resumes_without_sampling_again(tmp_pat
 
     monkeypatch.setattr(rows_module, "teacher_rows", classifier_bug)
     with pytest.raises(RuntimeError, match="classifier bug"):
-        teacher.ensure(compose_config(overrides), DistEnv())
+        teacher.ensure(compose_config(overrides), DistEnv(), stage1_model)
     assert len(calls) == 1  # the training problems were sampled (and saved) before the failure
     monkeypatch.setattr(rows_module, "teacher_rows", real_rows)
     cfg = compose_config(overrides)
-    teacher.ensure(cfg, DistEnv())
+    teacher.ensure(cfg, DistEnv(), stage1_model)
     assert len(calls) == 2  # only the held-out problems are sampled on the second try
     assert len(datasets.Dataset.from_json(cfg.data.synthetic.model_teacher.traces)) == 40
