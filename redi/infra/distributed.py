@@ -169,6 +169,15 @@ def all_reduce_grads(params: list[torch.nn.Parameter], env: DistEnv, bucket_elem
             bucket, size = [], 0
 
 
+def broadcast_module(model: torch.nn.Module, env: DistEnv) -> None:
+    """Make every rank's parameters and buffers rank 0's (what DDP's constructor does); nothing in one process."""
+    if not env.enabled:
+        return
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+
 def barrier(env: DistEnv) -> None:
     if env.enabled:
         dist.barrier()

@@ -9,7 +9,6 @@ batch, and the tested ``.loss()`` is the trained loss.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -43,8 +42,8 @@ class Step:
     """Forward and backward of one global batch on this rank; leaves the step's gradient in ``.grad``.
 
     Each micro-batch goes through the forwards of ``trainer.forward`` (redi.loop.microbatch), one objective call
-    and one backward. Under DDP every micro-batch runs in ``no_sync`` (a micro-batch may take several forwards
-    before its one backward, which DDP's reducer does not allow) and the gradients are summed over ranks here.
+    and one backward. With replicated weights (``trainer.distributed=ddp``) the gradients are summed over ranks
+    here, once, after the last micro-batch; FSDP2 reduce-scatters them in its own backward hooks.
     """
 
     def __init__(self, inputs: LoopInputs, cfg: TrainerConfig, env: DistEnv) -> None:
@@ -76,7 +75,7 @@ class Step:
         # each other; a sharded model takes one forward per micro-batch
         forward = "plain" if is_sharded(self.model) else cfg.forward
         self.layout = resolve_layout(forward, self.model, cfg.forward_max_tokens)
-        self.ddp = hasattr(self.model, "no_sync")
+        self.replicated = env.enabled and not is_sharded(self.model)
         self.precision = cfg.precision
 
     def __call__(self, global_indices: list[int]) -> torch.Tensor:
@@ -87,14 +86,13 @@ class Step:
         for chunk in split_micro_batches(global_indices, self.parts)[env.rank :: env.world_size]:
             if not chunk:
                 continue
-            with self.model.no_sync() if self.ddp else contextlib.nullcontext():
-                with compute_autocast(self.precision, env.device):
-                    policy = rows_logps(
-                        self.model, self.rows, chunk, self.pad_id, self.layout, env.device, counts
-                    )
-                reference = self._reference(chunk)
-                out = self.objective(policy, reference, **self.hyperparameters)
-                out.losses.sum().backward()
+            with compute_autocast(self.precision, env.device):
+                policy = rows_logps(
+                    self.model, self.rows, chunk, self.pad_id, self.layout, env.device, counts
+                )
+            reference = self._reference(chunk)
+            out = self.objective(policy, reference, **self.hyperparameters)
+            out.losses.sum().backward()
             sums += pack(row_sums(RowContext(policy, reference, out, self.hyperparameters)))
             rows += len(chunk)
         counted = torch.tensor(
@@ -103,10 +101,10 @@ class Step:
         sums[[FIELDS.index(name) for name in ("rows", "tokens", "slots")]] += counted.to(env.device)
         sums = all_reduce_sum(sums, env)
         weight = sums[FIELDS.index("weight")]
-        if self.ddp:
+        if self.replicated:
             all_reduce_grads(self.params, env)
         # FSDP averages the gradients over ranks (undo it); then divide by the global batch's weight
-        ranks = 1 if self.ddp else env.world_size
+        ranks = env.world_size if is_sharded(self.model) else 1
         scale = torch.where(weight > 0, ranks / weight, torch.full_like(weight, float("nan")))
         grads = [p.grad for p in self.params if p.grad is not None]
         if grads:

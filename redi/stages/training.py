@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from redi.eval.evaluator import make_evaluator
 from redi.infra.cache import cache_dir
-from redi.infra.distributed import DistEnv, full_state_dict, is_sharded
+from redi.infra.distributed import DistEnv, broadcast_module, full_state_dict, is_sharded
 from redi.infra.run_result import RunResult
 from redi.infra.session import Session
 from redi.infra.wandb_names import wandb_settings
@@ -130,11 +130,15 @@ def batch_plan(lengths: list[int], cfg: DictConfig, env: DistEnv) -> BatchPlan:
 
 
 def wrap_distributed(model: torch.nn.Module, cfg: DictConfig, env: DistEnv) -> torch.nn.Module:
-    """DDP for models that fit one device, FSDP2 (fully_shard) when trainer.distributed=fsdp.
+    """Replicated weights for models that fit one device, FSDP2 (fully_shard) when trainer.distributed=fsdp.
 
+    ``ddp``: every rank keeps the whole model, rank 0's weights broadcast once (as DDP's constructor does); the step
+    sums the gradients over ranks after the last micro-batch (redi.loop.step). No DDP wrapper: a micro-batch may
+    take several forwards before its one backward, which DDP's reducer does not allow, so redi never used its
+    reducer, whose buckets still held a second copy of the gradients (4 bytes per fp32 parameter).
     Under ``trainer.precision=bf16`` FSDP2 keeps the fp32 shards (and AdamW's moments) and gathers each layer in
-    bf16 for compute, reducing gradients in fp32 (redi.loop.precision); DDP replicates the fp32 weights and the
-    step's autocast computes in bf16.
+    bf16 for compute, reducing gradients in fp32 (redi.loop.precision); replicated fp32 weights compute under the
+    step's bf16 autocast.
     """
     if not env.enabled:
         return model
@@ -147,6 +151,5 @@ def wrap_distributed(model: torch.nn.Module, cfg: DictConfig, env: DistEnv) -> t
             fully_shard(layer, **kwargs)
         fully_shard(model, **kwargs)
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
-    return DistributedDataParallel(model, device_ids=[env.local_rank] if env.device.type == "cuda" else None)
+    broadcast_module(model, env)
+    return model
