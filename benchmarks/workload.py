@@ -80,7 +80,7 @@ def make_tokenizer(vocab: int = 2000):
     return wrapped
 
 
-def make_model(name: str, seed: int = 0, vocab: int = 2000, attn: str = "sdpa"):
+def make_model(name: str, seed: int = 0, vocab: int = 2000, attn: str = "sdpa", max_positions: int = 1024):
     """A randomly initialised Qwen2 of the named shape (deterministic given ``seed``), fp32."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -93,7 +93,7 @@ def make_model(name: str, seed: int = 0, vocab: int = 2000, attn: str = "sdpa"):
         num_attention_heads=heads,
         num_key_value_heads=kv,
         intermediate_size=inter,
-        max_position_embeddings=1024,
+        max_position_embeddings=max_positions,
         tie_word_embeddings=True,
         bos_token_id=None,
         eos_token_id=EOS_ID,
