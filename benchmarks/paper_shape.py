@@ -241,6 +241,15 @@ def backward_point(work: Path, layers: int, response: int) -> dict:
     }
 
 
+def _spawn_point(work: Path, layers: int, response: int, flags: list[str]) -> dict:
+    """One point in its own process (so RUSAGE_CHILDREN and VmHWM are its own); its JSON line and the load."""
+    cmd = [sys.executable, __file__, "--work", str(work), "--point", f"{layers},{response}", *flags]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+    if out.returncode != 0:
+        raise SystemExit(out.stdout[-3000:] + out.stderr[-3000:])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "load_average": os.getloadavg()[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -252,53 +261,24 @@ def main() -> None:
     parser.add_argument("--backward", action="store_true", help="the forward and backward alone, in process")
     parser.add_argument("--point", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.point:  # one point in its own process, so RUSAGE_CHILDREN is its own peak
+    if args.point:
         layers, response = map(int, args.point.split(","))
         if args.backward:
             print(json.dumps(backward_point(args.work, layers, response)))
         else:
             print(json.dumps(run_point(args.work, layers, response, args.dry)))
         return
-    if args.backward:  # the models and tokenizer of an earlier run of the whole points
-        for n in args.layers.split(","):
-            for r in args.responses.split(","):
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--work",
-                    str(args.work),
-                    "--backward",
-                    "--point",
-                    f"{n},{r}",
-                ]
-                out = subprocess.run(cmd, capture_output=True, text=True, env=_env())
-                if out.returncode != 0:
-                    raise SystemExit(out.stdout[-3000:] + out.stderr[-3000:])
-                print(
-                    json.dumps(
-                        {
-                            **json.loads(out.stdout.strip().splitlines()[-1]),
-                            "load_average": os.getloadavg()[0],
-                        }
-                    ),
-                    flush=True,
-                )
+    grid = [(int(n), int(r)) for n in args.layers.split(",") for r in args.responses.split(",")]
+    if args.backward:  # on the models and tokenizer an earlier run of the whole points saved
+        for layers, response in grid:
+            print(json.dumps(_spawn_point(args.work, layers, response, ["--backward"])), flush=True)
         return
     # the baseline: the same run with the dry shape's 0.1 M parameters (the interpreter, torch, transformers,
     # datasets, the grader's imports, the data build), in its own work directory
-    points = [(args.work / "baseline", 1, 32, True)]
-    points += [
-        (args.work, int(n), int(r), args.dry)
-        for n in args.layers.split(",")
-        for r in args.responses.split(",")
-    ]
+    points = [(args.work / "baseline", 1, 32, True)] + [(args.work, n, r, args.dry) for n, r in grid]
     for work, layers, response, dry in points:
-        cmd = [sys.executable, __file__, "--work", str(work), "--point", f"{layers},{response}"]
-        out = subprocess.run(cmd + (["--dry"] if dry else []), capture_output=True, text=True, env=_env())
-        if out.returncode != 0:
-            raise SystemExit(out.stdout[-3000:] + out.stderr[-3000:])
-        point = json.loads(out.stdout.strip().splitlines()[-1])
-        print(json.dumps({**point, "dry": dry, "load_average": os.getloadavg()[0]}), flush=True)
+        point = _spawn_point(work, layers, response, ["--dry"] if dry else [])
+        print(json.dumps({**point, "dry": dry}), flush=True)
 
 
 if __name__ == "__main__":
