@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -145,6 +146,8 @@ def run_point(work: Path, layers: int, response: int, dry: bool) -> dict:
     data = work / f"pairs_{response}.jsonl"
     write_data(data, response, rows=4, vocab=vocab)
     run_dir = work / f"run_{layers}l_{response}"
+    # a fresh run directory: in a finished one redi.run would return at once, in an interrupted one resume
+    shutil.rmtree(run_dir, ignore_errors=True)
     overrides = [*paper_overrides(work, model, data, response), f"hydra.run.dir={run_dir}"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()

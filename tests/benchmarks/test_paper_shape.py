@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_a_dry_point_trains_two_steps_of_paper_stage2_on_fp32_master_weights(tmp_path):
+def _dry_point(work: Path) -> dict:
     out = subprocess.run(
         [
             sys.executable,
@@ -20,7 +20,7 @@ def test_a_dry_point_trains_two_steps_of_paper_stage2_on_fp32_master_weights(tmp
             "--point",
             "1,32",
             "--work",
-            str(tmp_path),
+            str(work),
         ],
         capture_output=True,
         text=True,
@@ -28,7 +28,11 @@ def test_a_dry_point_trains_two_steps_of_paper_stage2_on_fp32_master_weights(tmp
         timeout=900,
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    point = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_dry_point_trains_two_steps_of_paper_stage2_on_fp32_master_weights(tmp_path):
+    point = _dry_point(tmp_path)
     assert (point["state"], point["steps"]) == ("completed", 2)
     assert point["peak_rss_mb"] > 0 and point["loss"][0] > 0
     # both sequences of the pair: prompt (48 words + the chat template) + 32 response words, each a token
@@ -36,3 +40,8 @@ def test_a_dry_point_trains_two_steps_of_paper_stage2_on_fp32_master_weights(tmp
     assert "in float32; forward and backward in bf16 autocast" in point["numerics"]
     config = json.loads((tmp_path / "model_1l" / "config.json").read_text())
     assert config["num_hidden_layers"] == 1 and config["tie_word_embeddings"] is True
+    started = json.loads((tmp_path / "run_1l_32" / "status.json").read_text())["started_at"]
+    # measured again in the same work directory: a new run, not the finished one returning at once
+    again = _dry_point(tmp_path)
+    assert json.loads((tmp_path / "run_1l_32" / "status.json").read_text())["started_at"] != started
+    assert again["loss"] == point["loss"] and again["numerics"] != point["numerics"]
