@@ -24,8 +24,9 @@ from IPython.display import Markdown, display
 from redi.analysis import figures, load_sweep, tables
 
 # %% tags=["parameters"]
-# The one parameter: a sweep directory, a sweep name under runs/sweeps, or "wandb:<entity>/<project>/<group>".
-sweep = "cpu_ablation"
+# The one parameter: a committed sweep (sweeps/<name>, read from its raw/), a sweep directory, a sweep name under
+# runs/sweeps, or "wandb:<entity>/<project>/<group>".
+sweep = "sweeps/main_job_calibration"
 
 # %%
 df = load_sweep(sweep)
