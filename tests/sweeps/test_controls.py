@@ -117,3 +117,27 @@ def test_a_single_run_trains_its_control_beside_it_and_prints_the_gain(tmp_path,
     assert '"state": "completed"' in (control_dir / "status.json").read_text()
     again = _redi(args, tmp_path, cache)
     assert "already finished earlier" in again.stdout and "gain over the control" in again.stdout
+
+
+def test_the_main_job_is_the_default_with_its_control_and_named_sweeps_keep_the_bare_defaults():
+    """`python -m redi.run` composes the calibrated main job (README, "The main job"); a named sweep selects
+    experiment=none, so the main job's settings never leak into it; experiment=smoke wins over a sweep's choice."""
+    main = composed([])
+    assert (main.experiment.name, main.data.synthetic.task, main.objective.name, main.alpha) == (
+        "main",
+        "shortcut",
+        "redi",
+        0.8,
+    )
+    assert (main.lr, main.trainer.max_steps, main.control, main.eval.benchmarks.synthetic.limit) == (
+        3e-5,
+        60,
+        True,
+        500,
+    )
+    assert wants_control(main)
+    for sweep in ("cpu_fig6_symmetric", "fair_ablation", "cpu_ablation"):
+        cfg = composed([f"sweep={sweep}"])
+        assert cfg.experiment.name == "default" and cfg.lr == 2e-5
+    assert composed(["sweep=cpu_fig6_symmetric", "experiment=smoke"]).experiment.name == "smoke"
+    assert composed(["sweep=cpu_ablation"]).data.synthetic.task == "column"
