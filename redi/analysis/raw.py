@@ -131,10 +131,10 @@ class FailureReader:
 @lru_cache(maxsize=8)
 def _expressions(synthetic_json: str) -> dict[str, str]:
     """prompt id -> expression of the synthetic teacher's held-out problems for these settings."""
-    from redi.config import SyntheticTeacherConfig
     from redi.data.synthetic import heldout_problems
+    from redi.data.synthetic.teacher import teacher_config
 
-    settings = SyntheticTeacherConfig(**json.loads(synthetic_json))
+    settings = teacher_config(json.loads(synthetic_json))  # the model teacher's nested blocks as dataclasses
     return {p["id"]: p["expression"] for p in heldout_problems(settings)}
 
 
