@@ -1,46 +1,44 @@
-"""Every configuration of a sweep as the paired gain over the alpha = 0 control at the same lr and seed.
+"""Every configuration of a sweep as the paired gain over the alpha = 0 control of the same replicate, arm and lr.
 
-The control is REDI with alpha = 0 (SFT on the positives, on the same batches in the same order), so the
-difference isolates what the negatives' term (or the preference objective) adds. Two gains per configuration:
-- best: its best checkpoint minus the control's best checkpoint (the evaluation step with the highest
-  seed-averaged pass@1, chosen for each configuration the same way, as the paper's Table 2 does);
-- final: its last evaluation minus the control's last evaluation.
-A gap between the two is a collapse: the run was ahead at some step and lost it.
-Scores are per problem from ``eval/step_N.jsonl`` of both runs, paired by problem and seed
-(:func:`redi.eval.paired.paired_gain`); a sweep read from W&B has no such files and gets NaNs.
+The control is REDI with alpha = 0 on the teacher's pairs as built (SFT on the positives, same batches in the same
+order), so the difference isolates what the negatives' term (or the preference objective) adds. A run pairs with
+the control of its replicate, arm and lr (redi.analysis.pairing); treatment variants (REDI on the student's own
+pairs, RFT = SFT on its own correct samples, label-swapped pairs) are rows of their own, paired with the same
+plain control, never pooled with the plain runs of the same alpha. Two gains per row:
+- final: both runs' last evaluation (all problems), the headline, with a t-interval over the replicates;
+- best: each side's best checkpoint (the evaluation step with the highest replicate-averaged pass@1).
+A gap between the two is a collapse. Only finished runs (a final state in status.json) enter; stage-1 runs that
+sit in the sweep directory (mode=stage1) are no configuration. Markdown: redi.analysis.gains_text.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from redi.analysis.load import (
-    CONFIG_KEYS,
-    HYPERPARAMETERS,
-    benchmarks,
-    config_label,
-    eval_steps,
-    problem_scores,
-    runs,
-)
-from redi.analysis.tables import OBJECTIVE_ORDER, accuracy, to_markdown
-from redi.eval.paired import NAN_GAIN, PairedGain, mean_gain, paired_gain
+from redi.analysis.load import HYPERPARAMETERS, config_label, eval_steps, problem_scores, runs
+from redi.analysis.pairing import ReplicateGains, replicate_gain, varying_keys
+from redi.analysis.tables import OBJECTIVE_ORDER, accuracy, stability_summary
+from redi.infra.status import FINAL_STATES
+from redi.infra.wandb_names import format_value
 
 log = logging.getLogger(__name__)
 
 GAIN_COLUMNS = (
     "series",
     "config",
+    "treatment",
     "objective",
     *HYPERPARAMETERS,
     "lr",
-    "seeds",
+    "arm",
+    "replicates",
     "varies",
     "final_acc",
     "control_acc",
@@ -54,24 +52,31 @@ GAIN_COLUMNS = (
     "best_gain",
     "best_se",
     "problems",
+    "collapsed",
+    "runs",
+    "logps_chosen_end",
+    "logps_rejected_end",
 )
 
-
 SWAPPED = "labels swapped"
+SELF_GENERATED = "self-generated"
+#: The treatments in the table's order: the teacher's pairs first, then the variants.
+TREATMENTS = ("teacher's pairs", "student's own pairs", "RFT (own correct samples)", "labels swapped")
 
 
 def is_control(table: pd.DataFrame) -> pd.Series:
-    """REDI runs with alpha = 0 on pairs as built: the control every other configuration is paired with."""
-    swapped = table["variant"].fillna("").str.contains(SWAPPED, regex=False)
-    return (
-        (table["objective"] == "redi") & np.isclose(table["alpha"].astype(float).fillna(-1.0), 0.0) & ~swapped
-    )
+    """REDI with alpha = 0 on the teacher's pairs as built (no self-generated data, labels not swapped)."""
+    plain = table["variant"].fillna("") == ""
+    return (table["objective"] == "redi") & np.isclose(table["alpha"].astype(float).fillna(-1.0), 0.0) & plain
 
 
-def control_variant(variant: str) -> str:
-    """The control's data for a variant: the same data, labels as built (a label inversion's control is SFT on
-    the positives, not on the negatives)."""
-    return ", ".join(part for part in variant.split(", ") if part and part != SWAPPED)
+def treatment(objective: str, variant: str) -> str:
+    """Which of :data:`TREATMENTS` a run is, from its objective and data variant."""
+    if SWAPPED in variant:
+        return TREATMENTS[3]
+    if SELF_GENERATED in variant:
+        return TREATMENTS[2] if objective == "sft" else TREATMENTS[1]
+    return TREATMENTS[0]
 
 
 def series_label(row: pd.Series) -> str:
@@ -80,192 +85,246 @@ def series_label(row: pd.Series) -> str:
     return config_label(row["objective"], hyper, None, variant=row.get("variant") or "")
 
 
+def _stage2(info: pd.DataFrame) -> pd.Series:
+    return info["mode"].fillna("train") != "stage1"
+
+
+def _finished(info: pd.DataFrame) -> pd.Series:
+    return info["status"].isin(FINAL_STATES)
+
+
+def exclusions(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """The runs the table leaves out, by reason: ``unfinished`` (``run (state)``) and ``stage1``."""
+    info = runs(frame)
+    stage2 = _stage2(info)
+    open_runs = info[stage2 & ~_finished(info)]
+    return {
+        "unfinished": [f"{r} ({s})" for r, s in zip(open_runs["run"], open_runs["status"], strict=True)],
+        "stage1": info.loc[~stage2, "run"].tolist(),
+    }
+
+
+class _Scores:
+    """Per-problem scores of runs, read once: ``final(run)`` at its last evaluation, ``at(run, step)``."""
+
+    def __init__(self, frame: pd.DataFrame, locations: dict[str, str], benchmark: str | None) -> None:
+        self.frame, self.locations, self.benchmark = frame, locations, benchmark
+        self.cache: dict[tuple[str, int], pd.Series | None] = {}
+
+    def at(self, run: str, step: int | None) -> pd.Series | None:
+        if step is None:
+            return None
+        if (run, step) not in self.cache:
+            try:
+                scores = problem_scores(self.frame, self.locations[run], step, self.benchmark)
+            except (FileNotFoundError, OSError):
+                scores = None
+            self.cache[run, step] = scores
+        return self.cache[run, step]
+
+    def final(self, run: str) -> pd.Series | None:
+        steps = eval_steps(self.frame, self.locations[run])
+        return self.at(run, steps[-1]) if steps else None
+
+
+def _mean_scores(scores: list[pd.Series | None]) -> pd.Series | None:
+    """The per-problem mean over repeats of one replicate (usually one run), on the problems all scored."""
+    present = [s for s in scores if s is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else pd.concat(present, axis=1, join="inner").mean(axis=1)
+
+
 def _best_step(frame: pd.DataFrame, run_names: list[str], benchmark: str | None) -> int | None:
-    """The evaluation step with the highest pass@1 averaged over the given runs (the seeds of one configuration)."""
+    """The evaluation step with the highest pass@1 averaged over the given runs (one row's replicates)."""
     g = frame[frame["run"].isin(run_names)].dropna(subset=["step"])
-    acc = accuracy(g, benchmark)
-    curve = acc.groupby(g["step"].astype(int)).mean().dropna()
+    curve = accuracy(g, benchmark).groupby(g["step"].astype(int)).mean().dropna()
     return int(curve.idxmax()) if len(curve) else None
 
 
-def _scores(frame: pd.DataFrame, location: str, step: int | None, benchmark: str | None) -> pd.Series | None:
-    if step is None:
-        return None
-    try:
-        return problem_scores(frame, location, step, benchmark)
-    except (FileNotFoundError, OSError):
-        return None
+def _gains(
+    pairs: list[tuple[str, list[Any], list[Any]]], read: Callable[[Any], pd.Series | None]
+) -> tuple[ReplicateGains, list[float], list[float]]:
+    """Each replicate's gain from (replicate, treatment runs, control runs) with ``read`` giving a run's scores
+    (a run is what ``read`` takes: its name, or (name, step)); also each replicate's treatment and control pass@1."""
+    reps, gains, ses, problems, acc, ctrl_acc = [], [], [], [], [], []
+    for replicate, treated, controls in pairs:
+        t = _mean_scores([read(r) for r in treated])
+        c = _mean_scores([read(r) for r in controls])
+        if t is None or c is None:
+            continue
+        gain, se, n = replicate_gain(t, c)
+        if n == 0:
+            continue
+        reps.append(replicate)
+        gains.append(gain)
+        ses.append(se)
+        problems.append(n)
+        acc.append(float(t.mean()))
+        ctrl_acc.append(float(c.mean()))
+    return ReplicateGains(tuple(reps), tuple(gains), tuple(ses), tuple(problems)), acc, ctrl_acc
 
 
-def _gain(pairs: list[tuple[pd.Series, pd.Series]], benches: list[str]) -> PairedGain:
-    """One benchmark: the paired gain; several: the mean of the benchmarks' gains (the paper's avg)."""
-    if not pairs:
-        return NAN_GAIN
-    if len(benches) <= 1:
-        return paired_gain(pairs)
-    per = []
-    for b in benches:
-        per.append(
-            paired_gain(
-                [
-                    (t.loc[t.index.get_level_values(0) == b], c.loc[c.index.get_level_values(0) == b])
-                    for t, c in pairs
-                ]
-            )
+def _row(
+    frame: pd.DataFrame,
+    group: pd.DataFrame,
+    controls: pd.DataFrame,
+    scores: _Scores,
+    summary: pd.DataFrame,
+    replicate_ids: dict[str, str],
+    benchmark: str | None,
+) -> dict[str, Any]:
+    """One configuration's row: its replicates paired with their controls."""
+    first = group.iloc[0]
+    lr = float(first["lr"]) if pd.notna(first["lr"]) else math.nan
+    ctrl = controls[(controls["arm"] == first["arm"]) & np.isclose(controls["lr"].astype(float), lr)]
+    pairs = []
+    for replicate, g in group.groupby("replicate", sort=True):
+        matched = ctrl.loc[ctrl["replicate"] == replicate, "run"].tolist()
+        if matched:
+            pairs.append((str(replicate), g["run"].tolist(), matched))
+    final, acc, ctrl_acc = _gains(pairs, scores.final)
+    treated = [r for _, t, _ in pairs for r in t]
+    control_runs = [r for _, _, c in pairs for r in c]
+    best_t, best_c = _best_step(frame, treated, benchmark), _best_step(frame, control_runs, benchmark)
+    best, _, _ = _gains(
+        [(rep, [(r, best_t) for r in t], [(r, best_c) for r in c]) for rep, t, c in pairs],
+        lambda run_step: scores.at(*run_step),
+    )
+    low, high = final.interval()
+    mine = summary[summary["run"].isin(group["run"])]
+    return {
+        "series": series_label(first),
+        "config": first["config"],
+        "treatment": treatment(first["objective"], first["variant"] or ""),
+        "objective": first["objective"],
+        **{k: first[k] for k in HYPERPARAMETERS},
+        "lr": lr,
+        "arm": first["arm"] or "",
+        "replicates": final.n,
+        "varies": ", ".join(varying_keys(final.replicates)),
+        "final_acc": float(np.mean(acc)) if acc else math.nan,
+        "control_acc": float(np.mean(ctrl_acc)) if ctrl_acc else math.nan,
+        "final_gain": final.mean,
+        "final_se": final.se,
+        "final_low": low,
+        "final_high": high,
+        "per_replicate": " ".join(
+            f"{replicate_ids[r]} {100 * g:+.1f}" for r, g in zip(final.replicates, final.gains, strict=True)
+        ),
+        "best_step": best_t if best_t is not None else pd.NA,
+        "control_best_step": best_c if best_c is not None else pd.NA,
+        "best_gain": best.mean,
+        "best_se": best.se,
+        "problems": min(final.problems) if final.n else 0,
+        "collapsed": f"{int(mine['collapse_step'].notna().sum())}/{len(mine)}",
+        "runs": len(group),
+        "logps_chosen_end": float(mine["logps_chosen_end"].mean()) if len(mine) else math.nan,
+        "logps_rejected_end": float(mine["logps_rejected_end"].mean()) if len(mine) else math.nan,
+    }
+
+
+def unpaired(used: pd.DataFrame) -> list[str]:
+    """The finished non-control runs with no finished control of their replicate, arm and lr."""
+    controls = used[is_control(used)]
+    keys = {
+        (r, a, round(float(lr), 15))
+        for r, a, lr in zip(controls["replicate"], controls["arm"], controls["lr"], strict=True)
+    }
+    treated = used[~is_control(used)]
+    return [
+        run
+        for run, r, a, lr in zip(
+            treated["run"], treated["replicate"], treated["arm"], treated["lr"], strict=True
         )
-    return mean_gain(per)
+        if pd.isna(lr) or (r, a, round(float(lr), 15)) not in keys
+    ]
 
 
-def replicate_key(info: pd.DataFrame) -> pd.Series:
-    """What pairs a run with its control: every seed of the config (``replicate``), or the seed alone."""
-    if "replicate" in info:
-        return info["replicate"].fillna("").astype(str)
-    return info["seed"].astype("float").fillna(-1.0).astype(str)
+def replicate_ids(info: pd.DataFrame) -> dict[str, str]:
+    """``R1``, ``R2``, ... for the sweep's replicates (sorted), the names the tables list gains under."""
+    reps = sorted(set(info["replicate"].fillna("").astype(str)))
+    return {rep: f"R{i}" for i, rep in enumerate(reps, start=1)}
 
 
-def replicate_varies(replicates: pd.Series) -> str:
-    """The seed keys whose values differ between a configuration's replicates, e.g. ``seed, stage1.seed``."""
-    values: dict[str, set[str]] = {}
-    for text in replicates.dropna():
-        for part in str(text).split(", "):
-            if "=" in part:
-                key, value = part.split("=", 1)
-                values.setdefault(key, set()).add(value)
-    return ", ".join(k for k in sorted(values) if len(values[k]) > 1)
-
-
-def _mean_score(scores: list[pd.Series]) -> float:
-    """Mean pass@1 over replicates (each the mean of its per-problem scores); NaN with none."""
-    return float(np.mean([s.mean() for s in scores])) if scores else math.nan
-
-
-def _last_step(frame: pd.DataFrame, location: str) -> int | None:
-    steps = eval_steps(frame, location)
-    return steps[-1] if steps else None
+def _arm_key(arm: str) -> tuple[tuple[str, float, str], ...]:
+    """Sort arms by their values as numbers where they are numbers (``error_rate=0.35`` after ``=0.2``)."""
+    out = []
+    for part in arm.split(", ") if arm else []:
+        key, _, value = part.partition("=")
+        try:
+            out.append((key, float(value), value))
+        except ValueError:
+            out.append((key, math.inf, value))
+    return tuple(out)
 
 
 def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFrame:
-    """One row per non-control configuration: its paired best and final gains over the control (fractions).
+    """One row per finished non-control configuration and arm: its paired final and best gains (fractions).
 
-    ``benchmark``: the one to score (default: every benchmark, averaged as the paper's avg column). Rows are in the
-    runs table's order; a configuration with no control at its lr (or no seed in common) has NaN gains.
+    ``benchmark``: the one to score (default: every benchmark, averaged as the paper's avg column). A row with no
+    finished control of any of its replicates has 0 replicates and NaN gains. ``attrs``: ``excluded`` (the runs
+    left out, :func:`exclusions`) and ``replicates`` (id -> replicate).
     """
     info = runs(frame)
-    if info.empty:
-        return pd.DataFrame(columns=list(GAIN_COLUMNS))
-    benches = [benchmark] if benchmark else benchmarks(frame)
-    info = info.assign(_replicate=replicate_key(info))
-    control = info[is_control(info)]
-    control_best: dict[tuple[float, str], int | None] = {}
-    rows: list[dict[str, Any]] = []
-    for config, g in info[~is_control(info)].groupby("config", sort=False):
-        first = g.iloc[0]
-        lr = float(first["lr"]) if pd.notna(first["lr"]) else math.nan
-        base = control_variant(first["variant"] or "")
-        ctrl = control[control["variant"].fillna("") == base]
-        ctrl = ctrl[np.isclose(ctrl["lr"].astype(float), lr)] if not math.isnan(lr) else ctrl.iloc[0:0]
-        if (lr, base) not in control_best:
-            control_best[lr, base] = _best_step(frame, ctrl["run"].tolist(), benchmark) if len(ctrl) else None
-        best_t = _best_step(frame, g["run"].tolist(), benchmark)
-        best_pairs, final_pairs = [], []
-        for _, t in g.iterrows():
-            c = ctrl[ctrl["_replicate"] == t["_replicate"]]
-            if c.empty:
-                continue
-            t_dir, c_dir = str(t["location"]), str(c["location"].iloc[0])
-            pair = (
-                _scores(frame, t_dir, best_t, benchmark),
-                _scores(frame, c_dir, control_best[lr, base], benchmark),
+    ids = replicate_ids(info[_stage2(info)])
+    out = pd.DataFrame(columns=list(GAIN_COLUMNS))
+    if not info.empty:
+        used = info[_stage2(info) & _finished(info)]
+        scores = _Scores(frame, dict(zip(info["run"], info["location"].astype(str), strict=True)), benchmark)
+        summary = stability_summary(frame[frame["run"].isin(used["run"])], benchmark)
+        controls = used[is_control(used)]
+        rows = [
+            _row(frame, g, controls, scores, summary, ids, benchmark)
+            for _, g in used[~is_control(used)].groupby(["config", "arm"], sort=True)
+        ]
+        if rows:
+            out = pd.DataFrame(rows, columns=list(GAIN_COLUMNS))
+            order = out.assign(
+                _rank=out["objective"].map(OBJECTIVE_ORDER).fillna(len(OBJECTIVE_ORDER)),
+                _treatment=out["treatment"].map(TREATMENTS.index),
+                _arm=out["arm"].map(_arm_key),
             )
-            if pair[0] is not None and pair[1] is not None:
-                best_pairs.append(pair)
-            pair = (
-                _scores(frame, t_dir, _last_step(frame, t_dir), benchmark),
-                _scores(frame, c_dir, _last_step(frame, c_dir), benchmark),
-            )
-            if pair[0] is not None and pair[1] is not None:
-                final_pairs.append(pair)
-        best, final = _gain(best_pairs, benches), _gain(final_pairs, benches)
-        low, high = final.interval() if final_pairs else (math.nan, math.nan)
-        rows.append(
-            {
-                "series": series_label(first),
-                "config": config,
-                "objective": first["objective"],
-                **{k: first[k] for k in HYPERPARAMETERS},
-                "lr": lr,
-                "seeds": max(best.seeds, final.seeds),
-                "varies": replicate_varies(g["replicate"]),
-                "final_acc": _mean_score([t for t, _ in final_pairs]),
-                "control_acc": _mean_score([c for _, c in final_pairs]),
-                "final_gain": final.gain,
-                "final_se": final.se,
-                "final_low": low,
-                "final_high": high,
-                "per_replicate": " ".join(f"{100 * _gain([p], benches).gain:+.1f}" for p in final_pairs),
-                "best_step": best_t if best_t is not None else pd.NA,
-                "control_best_step": control_best[lr, base] if control_best[lr, base] is not None else pd.NA,
-                "best_gain": best.gain,
-                "best_se": best.se,
-                "problems": max(best.problems, final.problems),
-            }
-        )
-    out = pd.DataFrame(rows, columns=list(GAIN_COLUMNS))
-    if len(out):
-        rank = out["objective"].map(OBJECTIVE_ORDER).fillna(len(OBJECTIVE_ORDER))
-        out = out.assign(_rank=rank).sort_values(["_rank", *CONFIG_KEYS])
-        out = out.drop(columns="_rank").reset_index(drop=True)
+            keys = ["_treatment", "_rank", *HYPERPARAMETERS, "_arm", "lr"]
+            out = out.loc[order.sort_values(keys, kind="mergesort", na_position="first").index]
+            out = out.reset_index(drop=True)
     for col in ("best_step", "control_best_step"):
         out[col] = pd.array(out[col], dtype="Int64")
+    excluded = exclusions(frame) if not info.empty else {"unfinished": [], "stage1": []}
+    excluded["unpaired"] = unpaired(info[_stage2(info) & _finished(info)]) if not info.empty else []
+    out.attrs["excluded"] = excluded
+    out.attrs["replicates"] = {v: k for k, v in ids.items()}
     return out
 
 
+def best_lr_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Each configuration (objective, hyperparameters, treatment, arm) at its own best lr by mean final gain, as the
+    paper tunes them; ``lrs`` lists the lrs it ran. Rows with no paired replicate do not compete."""
+    rows = []
+    for _, g in table.groupby(["series", "treatment", "arm"], sort=False):
+        ranked = g[g["final_gain"].notna()]
+        if ranked.empty:
+            continue
+        best = ranked.loc[ranked["final_gain"].idxmax()]
+        lrs = sorted(g["lr"].dropna().unique())
+        rows.append({**best.to_dict(), "lrs": ", ".join(format_value(float(lr)) for lr in lrs)})
+    return pd.DataFrame(rows, columns=[*table.columns, "lrs"])
+
+
+def dose_response_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The configurations (at one lr) that ran in more than one arm, their arms in order of their values."""
+    arms = table.groupby(["series", "treatment", "lr"], sort=False)["arm"].transform("nunique")
+    dose = table[arms > 1]
+    order = dose.assign(_arm=dose["arm"].map(_arm_key))
+    keys = ["series", "treatment", "lr", "_arm"]
+    return dose.loc[order.sort_values(keys, kind="mergesort").index].reset_index(drop=True)
+
+
 def gains_markdown(table: pd.DataFrame) -> str:
-    """The gains table as markdown, in points: the final gain ``+1.8 ± 0.6`` (paired SE over problems and
-    replicates), its 95 % interval (t with replicates - 1 df for 2-5 replicates), each replicate's gain, and the
-    best checkpoint's gain."""
+    """The gains tables as markdown (redi.analysis.gains_text)."""
+    from redi.analysis.gains_text import gains_markdown as text
 
-    def cell(gain: float, se: float) -> str:
-        return "-" if pd.isna(gain) else f"{100 * gain:+.1f} ± {100 * se:.1f}"
-
-    def accuracy(value: float) -> str:
-        return "-" if pd.isna(value) else f"{value:.3f}"
-
-    shown = pd.DataFrame(
-        {
-            "config": table["config"],
-            "replicates": table["seeds"].astype(str),
-            "pass@1 (control)": [
-                f"{accuracy(a)} ({accuracy(c)})" if pd.notna(a) else "-"
-                for a, c in zip(table["final_acc"], table["control_acc"], strict=True)
-            ],
-            "final - control (points)": [
-                cell(g, s) for g, s in zip(table["final_gain"], table["final_se"], strict=True)
-            ],
-            "95% CI": [
-                "-" if pd.isna(lo) else f"{100 * lo:+.1f} to {100 * hi:+.1f}"
-                for lo, hi in zip(table["final_low"], table["final_high"], strict=True)
-            ],
-            "per replicate": [p or "-" for p in table["per_replicate"].fillna("")],
-            "best - control (points)": [
-                cell(g, s) for g, s in zip(table["best_gain"], table["best_se"], strict=True)
-            ],
-            "step (control)": [
-                f"{b} ({c if pd.notna(c) else '-'})" if pd.notna(b) else "-"
-                for b, c in zip(table["best_step"], table["control_best_step"], strict=True)
-            ],
-            "problems": table["problems"].astype(str),
-        }
-    )
-    varies = sorted({v for v in table["varies"].fillna("") if v})
-    note = (
-        "\nPaired gain over the REDI alpha = 0 control (same lr, seeds and data) on the same problems, in pass@1 "
-        "points, at the final evaluation and at each side's best checkpoint; ± is the paired standard error over "
-        "problems and replicates, the 95% CI uses Student's t with replicates - 1 degrees of freedom for 2-5 "
-        "replicates (redi/eval/paired.py). "
-        + (f"A replicate varies {'; '.join(varies)}.\n" if varies else "One replicate per configuration.\n")
-    )
-    return to_markdown(shown) + note
+    return text(table, best_lr_table(table), dose_response_table(table))
 
 
 def write_sweep_gains(sweep_dir: str | Path) -> Path | None:
@@ -276,8 +335,7 @@ def write_sweep_gains(sweep_dir: str | Path) -> Path | None:
     sweep_dir = Path(sweep_dir)
     try:
         table = gains_table(load_sweep(sweep_dir))
-        table = table[table["seeds"] > 0]
-        if table.empty:
+        if not (table["replicates"] > 0).any():
             log.info(
                 "sweep %s: no member paired with an alpha = 0 control (control=false?): no gains table",
                 sweep_dir,

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from redi.analysis import raw
+from redi.analysis.pairing import arm_labels, arm_settings, replicate_of
 from redi.infra.status import STATES, RunState
 from redi.infra.wandb_names import format_value  # the spelling of hyperparameters in W&B tags and labels
 from redi.objectives import OBJECTIVES, root_hyperparameters
@@ -45,6 +46,8 @@ RUN_COLUMNS = (
     "lr",
     "seed",
     "replicate",
+    "arm",
+    "mode",
     "status",
     "collapse_step",
     "final_step",
@@ -55,7 +58,16 @@ CONFIG_KEYS = ("objective", *HYPERPARAMETERS, "lr")
 #: Data settings that make a run a different experiment at the same hyperparameters, and their label.
 VARIANT_KEYS = {"data.self_generated.enabled": "self-generated", "data.builder.swap_pairs": "labels swapped"}
 #: Root keys read from each run's composed config.
-RUN_KEYS = ("objective.name", *HYPERPARAMETERS, "lr", "seed", "sweep.name", "trainer.collapse", *VARIANT_KEYS)
+RUN_KEYS = (
+    "objective.name",
+    *HYPERPARAMETERS,
+    "lr",
+    "seed",
+    "mode",
+    "sweep.name",
+    "trainer.collapse",
+    *VARIANT_KEYS,
+)
 
 # W&B run states -> the run directory's states, for runs whose summary carries no final state yet
 _WANDB_STATES = {
@@ -165,28 +177,8 @@ def _config_values(node: Any) -> dict[str, Any]:
             value = OmegaConf.to_container(value, resolve=False)
         out[key] = value
     out["replicate"] = replicate_of(raw)
+    out["arm"] = arm_settings(raw)
     return out
-
-
-def replicate_of(config: Any) -> str:
-    """Every seed of a composed config (keys ending in ``seed``), ``data.synthetic.seed=1234, seed=1, ...``: what
-    tells one replicate of a configuration from another, and pairs a run with its control."""
-    from omegaconf import OmegaConf
-
-    node = config if OmegaConf.is_config(config) else OmegaConf.create(config or {})
-    found: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif prefix.rsplit(".", 1)[-1].endswith("seed") and not prefix.startswith("hydra"):
-            resolved = OmegaConf.select(node, prefix, default=None, throw_on_resolution_failure=False)
-            if isinstance(resolved, int) and not isinstance(resolved, bool):
-                found[prefix] = resolved
-
-    walk("", OmegaConf.to_container(node, resolve=False))
-    return ", ".join(f"{k}={v}" for k, v in sorted(found.items()))
 
 
 def _record(
@@ -289,6 +281,7 @@ def records_from_wandb(entity: str, project: str, group: str, api: Any = None) -
                     },
                     "trainer.collapse": lookup(config, "trainer.collapse"),
                     "replicate": replicate_of(config),
+                    "arm": arm_settings(config),
                 },
                 status={
                     "state": state,
@@ -331,8 +324,10 @@ def current_names(row: Mapping[str, Any]) -> dict[str, Any]:
 def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
     """The tidy table: RUN_COLUMNS, ``step``, then one column per metric (sorted), a row per (run, step), then the
     curve columns (:func:`add_curve_columns`)."""
+    records = list(records)
     parts = []
     metric_names: set[str] = set()
+    arms = arm_labels({r.run: r.config.get("arm") or {} for r in records if r.config.get("mode") != "stage1"})
     for rec in records:
         objective = rec.config.get("objective.name")
         hyper = {k: _number(rec.config.get(k)) for k in HYPERPARAMETERS}
@@ -361,6 +356,8 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
             "lr": lr,
             "seed": _int_or_none(rec.config.get("seed")),
             "replicate": rec.config.get("replicate") or "",
+            "arm": arms.get(rec.run, ""),
+            "mode": rec.config.get("mode") or "train",
             "status": rec.status.get("state"),
             "collapse_step": _int_or_none(rec.status.get("collapse_step")),
             "final_step": _int_or_none(rec.status.get("step"))
@@ -378,7 +375,7 @@ def frame_from_records(records: Iterable[RunRecord]) -> pd.DataFrame:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     for col in ("seed", "collapse_step", "final_step", "step"):
         frame[col] = pd.array(frame[col], dtype="Int64")
-    for col in ("run", "run_id", "config", "objective", "replicate", "status", "location"):
+    for col in ("run", "run_id", "config", "objective", "replicate", "arm", "mode", "status", "location"):
         frame[col] = frame[col].astype("object")
     frame = frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
     return add_curve_columns(frame)

@@ -23,26 +23,30 @@ def test_gains_over_the_control_by_hand(frame):
     assert list(t.index) == ["REDI alpha=0.8, lr=2e-5", "REDI alpha=0.8, lr=1e-4", "symmetric lr=1e-4"]
     a = t.loc["REDI alpha=0.8, lr=1e-4"]
     # seed-averaged pass@1 0.5, 0.6875, 0.8125: best = last = step 20; the control's 0.5, 0.5, 0.625: step 20.
-    # d = [0, .5, 0, 0] (seed 1), [0, .5, .5, 0] (seed 2): gain 0.1875; problem term 0.171875 / 3 / 4, seed term
-    # (0.125 - 0.25)^2 / 2 / 2
-    assert (a["best_step"], a["control_best_step"], a["seeds"], a["problems"]) == (20, 20, 2, 4)
-    se = math.sqrt(0.171875 / 12 + 0.0078125 / 2)
-    assert a["best_gain"] == pytest.approx(0.1875) and a["best_se"] == pytest.approx(se)
-    assert a["final_gain"] == pytest.approx(0.1875) and a["final_se"] == pytest.approx(se)
+    # d = [0, .5, 0, 0] (seed 1), [0, .5, .5, 0] (seed 2): replicate gains 0.125 and 0.25, their mean 0.1875 and
+    # SE sd / sqrt(2) = 0.0625
+    assert (a["best_step"], a["control_best_step"], a["replicates"], a["problems"]) == (20, 20, 2, 4)
+    assert a["best_gain"] == pytest.approx(0.1875) and a["best_se"] == pytest.approx(0.0625)
+    assert a["final_gain"] == pytest.approx(0.1875) and a["final_se"] == pytest.approx(0.0625)
     s = t.loc["symmetric lr=1e-4"]
     # best step 10 [1, 1, 1, .5] vs control step 20 [1, .5, .5, .5]: d = [0, .5, .5, 0]; final: [0, 0, .5, 0] vs the
-    # same control: d = [-1, -.5, 0, -.5] -- the gap between best and final is the collapse
+    # same control: d = [-1, -.5, 0, -.5] -- the gap between best and final is the collapse; one replicate: the SE
+    # over its problems
     assert s["best_step"] == 10 and s["best_gain"] == pytest.approx(0.25)
     assert s["best_se"] == pytest.approx(math.sqrt(1 / 12 / 4))
     assert s["final_gain"] == pytest.approx(-0.5) and s["final_se"] == pytest.approx(math.sqrt(0.5 / 3 / 4))
-    assert s["series"] == "symmetric"
+    assert s["series"] == "symmetric" and math.isnan(s["final_low"])
     no_control = t.loc["REDI alpha=0.8, lr=2e-5"]
-    assert math.isnan(no_control["best_gain"]) and no_control["seeds"] == 0
+    assert math.isnan(no_control["best_gain"]) and no_control["replicates"] == 0
     md = gains.gains_markdown(gains.gains_table(frame))
-    # 2 replicates: the 95% CI is +- t(1) = 12.706 SEs; per replicate: d means 0.125 and 0.25
-    row = "| REDI alpha=0.8, lr=1e-4 | 2 | 0.812 (0.625) | +18.8 ± 13.5 | -152.8 to +190.3 | +12.5 +25.0 | +18.8 ± 13.5 |"
-    assert row + " 20 (20) | 4 |" in md and "A replicate varies seed." in md
-    assert a["varies"] == "seed" and a["per_replicate"] == "+12.5 +25.0"
+    # 2 replicates: the 95% CI is +- t(1) = 12.706 SEs
+    row = "| REDI alpha=0.8, lr=1e-4 | 2 | 0.812 (0.625) | +18.8 ± 6.2 | -60.7 to +98.2 (t, 1 df) | R1 +12.5 R2 +25.0 |"
+    assert row in md and "A replicate varies seed:" in md and "- R2: seed=2" in md
+    assert (
+        "Finished runs with no finished control of their replicate, arm and lr: 1 (alpha=0.8,lr=2e-05,seed=1)."
+        in md
+    )
+    assert a["varies"] == "seed" and a["per_replicate"] == "R1 +12.5 R2 +25.0"
 
 
 def test_a_label_inversion_is_its_own_configuration_paired_with_the_control(tmp_path):
@@ -59,12 +63,12 @@ def test_a_label_inversion_is_its_own_configuration_paired_with_the_control(tmp_
     assert set(frame.loc[frame["run"].str.startswith("inv_"), "variant"]) == {"labels swapped"}
     t = gains.gains_table(frame).set_index("config")
     true_run = t.loc["REDI alpha=0.8, lr=1e-4"]
-    assert true_run["seeds"] == 2 and true_run["final_gain"] == pytest.approx(
+    assert true_run["replicates"] == 2 and true_run["final_gain"] == pytest.approx(
         0.1875
     )  # as without the inversions
     inverted = t.loc["REDI alpha=0.8, lr=1e-4 [labels swapped]"]
     # final [0, 0, .5, .5] against seed 1's control [1, .5, .5, .5]: d = [-1, -.5, 0, 0]
-    assert inverted["seeds"] == 1 and inverted["final_gain"] == pytest.approx(-0.375)
+    assert inverted["replicates"] == 1 and inverted["final_gain"] == pytest.approx(-0.375)
     assert inverted["series"] == "REDI alpha=0.8 [labels swapped]"
     assert t.loc["REDI alpha=0, lr=1e-4 [labels swapped]", "final_gain"] == pytest.approx(-0.375)
 
@@ -110,8 +114,8 @@ def test_an_rpo_sweep_over_nll_weight_keeps_each_weight_apart(tmp_path):
     table = gains.gains_table(frame).set_index("config")
     assert sorted(table.index) == configs
     # final scores [1, 1, .5, .5] and [.5] * 4 against the control's [1, .5, .5, .5]: +0.125 and -0.125, 1 seed each
-    assert table.loc[configs[0], ["final_gain", "seeds"]].tolist() == [pytest.approx(0.125), 1]
-    assert table.loc[configs[1], ["final_gain", "seeds"]].tolist() == [pytest.approx(-0.125), 1]
+    assert table.loc[configs[0], ["final_gain", "replicates"]].tolist() == [pytest.approx(0.125), 1]
+    assert table.loc[configs[1], ["final_gain", "replicates"]].tolist() == [pytest.approx(-0.125), 1]
     assert table["nll_weight"].tolist() == [0.5, 2.0]
     assert set(table2(frame)["config"]) >= set(configs)
     assert set(stability_summary(frame)["config"]) >= set(configs)

@@ -49,5 +49,5 @@ def test_an_alpha_sweep_on_slurm_gets_its_control_and_the_paired_table(slurm, tm
     assert "alpha=0.0" in members["overrides"].iloc[0]
     gains = pd.read_csv(sweep / "gains.csv")
     assert sorted(gains["config"]) == ["REDI alpha=0.2, lr=2e-5", "REDI alpha=0.8, lr=2e-5"]
-    assert (gains["seeds"] == 1).all()
+    assert (gains["replicates"] == 1).all()
     assert "paired gains over the alpha = 0 control" in proc.stdout

@@ -93,7 +93,7 @@ def test_the_users_alpha_sweep_ends_with_a_paired_table_against_its_control(tmp_
     assert "alpha=0.0" in members["overrides"].iloc[0]
     gains = pd.read_csv(sweep / "gains.csv")
     assert sorted(gains["config"]) == ["REDI alpha=0.2, lr=2e-5", "REDI alpha=0.8, lr=2e-5"]
-    assert (gains["seeds"] == 1).all() and (gains["problems"] == 24).all()
+    assert (gains["replicates"] == 1).all() and (gains["problems"] == 24).all()
     assert "paired gains over the alpha = 0 control" in proc.stdout
     assert (
         "| REDI alpha=0.8, lr=2e-5 | 1 |" in proc.stdout and (sweep / "gains.md").read_text() in proc.stdout
