@@ -135,11 +135,23 @@ def _mean_scores(scores: list[pd.Series | None]) -> pd.Series | None:
     return present[0] if len(present) == 1 else pd.concat(present, axis=1, join="inner").mean(axis=1)
 
 
-def _best_step(frame: pd.DataFrame, run_names: list[str], benchmark: str | None) -> int | None:
-    """The evaluation step with the highest pass@1 averaged over the given runs (one row's replicates)."""
+def _best_checkpoint(frame: pd.DataFrame, run_names: list[str], benchmark: str | None) -> dict[str, int]:
+    """Each run's step at the runs' best checkpoint: the k-th evaluation with the highest pass@1 averaged over the
+    runs (one row's replicates). Runs are aligned by their k-th evaluation, not its step: replicates whose data
+    gave a different number of batches end a step apart (207 and 208) on the same schedule."""
     g = frame[frame["run"].isin(run_names)].dropna(subset=["step"])
-    curve = accuracy(g, benchmark).groupby(g["step"].astype(int)).mean().dropna()
-    return int(curve.idxmax()) if len(curve) else None
+    g = g.assign(_acc=accuracy(g, benchmark)).dropna(subset=["_acc"]).sort_values(["run", "step"])
+    if g.empty:
+        return {}
+    g = g.assign(_k=g.groupby("run").cumcount())
+    best = int(g.groupby("_k")["_acc"].mean().idxmax())
+    at = g[g["_k"] == best]
+    return dict(zip(at["run"], at["step"].astype(int), strict=True))
+
+
+def _steps(steps: dict[str, int]) -> str:
+    """``20``, or ``207/208`` when the runs' best checkpoints sit at different steps; "" when there is none."""
+    return "/".join(str(s) for s in sorted(set(steps.values())))
 
 
 def _gains(
@@ -186,9 +198,10 @@ def _row(
     final, acc, ctrl_acc = _gains(pairs, scores.final)
     treated = [r for _, t, _ in pairs for r in t]
     control_runs = [r for _, _, c in pairs for r in c]
-    best_t, best_c = _best_step(frame, treated, benchmark), _best_step(frame, control_runs, benchmark)
+    best_t = _best_checkpoint(frame, treated, benchmark)
+    best_c = _best_checkpoint(frame, control_runs, benchmark)
     best, _, _ = _gains(
-        [(rep, [(r, best_t) for r in t], [(r, best_c) for r in c]) for rep, t, c in pairs],
+        [(rep, [(r, best_t.get(r)) for r in t], [(r, best_c.get(r)) for r in c]) for rep, t, c in pairs],
         lambda run_step: scores.at(*run_step),
     )
     low, high = final.interval()
@@ -212,8 +225,8 @@ def _row(
         "per_replicate": " ".join(
             f"{replicate_ids[r]} {100 * g:+.1f}" for r, g in zip(final.replicates, final.gains, strict=True)
         ),
-        "best_step": best_t if best_t is not None else pd.NA,
-        "control_best_step": best_c if best_c is not None else pd.NA,
+        "best_step": _steps(best_t),
+        "control_best_step": _steps(best_c),
         "best_gain": best.mean,
         "best_se": best.se,
         "problems": min(final.problems) if final.n else 0,
@@ -288,8 +301,6 @@ def gains_table(frame: pd.DataFrame, benchmark: str | None = None) -> pd.DataFra
             keys = ["_treatment", "_rank", *HYPERPARAMETERS, "_arm", "lr"]
             out = out.loc[order.sort_values(keys, kind="mergesort", na_position="first").index]
             out = out.reset_index(drop=True)
-    for col in ("best_step", "control_best_step"):
-        out[col] = pd.array(out[col], dtype="Int64")
     excluded = exclusions(frame) if not info.empty else {"unfinished": [], "stage1": []}
     excluded["unpaired"] = unpaired(info[_stage2(info) & _finished(info)]) if not info.empty else []
     out.attrs["excluded"] = excluded

@@ -75,8 +75,8 @@ def _main(table: pd.DataFrame, with_arm: bool) -> str:
         _gain(g, s) for g, s in zip(table["best_gain"], table["best_se"], strict=True)
     ]
     shown["step (control)"] = [
-        f"{b} ({c if pd.notna(c) else '-'})" if pd.notna(b) else "-"
-        for b, c in zip(table["best_step"], table["control_best_step"], strict=True)
+        f"{b} ({c or '-'})" if b else "-"
+        for b, c in zip(table["best_step"].fillna(""), table["control_best_step"].fillna(""), strict=True)
     ]
     shown["problems"] = table["problems"].astype(str).to_numpy()
     return to_markdown(shown)

@@ -32,7 +32,7 @@ def write_run(sweep: Path, name: str, rep: str, final: list[float], **settings: 
     """A finished stage-2 run (unless ``state`` says otherwise): config, status, metrics and eval at 0 and STEP.
 
     settings: objective (redi), alpha, lr (1e-4), error_rate (0.0), self_generated, swap, mode (train), state
-    (completed), collapse_step, max_steps.
+    (completed), collapse_step, max_steps, final_step (STEP).
     """
     seed, stage1_seed, data_seed = REPLICATES[rep]
     objective = settings.get("objective", "redi")
@@ -60,9 +60,10 @@ def write_run(sweep: Path, name: str, rep: str, final: list[float], **settings: 
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     state = settings.get("state", "completed")
+    final_step = settings.get("final_step", STEP)
     status = {
         "state": state,
-        "step": STEP,
+        "step": final_step,
         "objective": objective,
         "collapse_step": settings.get("collapse_step"),
     }
@@ -70,10 +71,11 @@ def write_run(sweep: Path, name: str, rep: str, final: list[float], **settings: 
     if mode == "stage1":
         return
     metrics = [
-        {"step": s, "train/logps_chosen": -0.2, "train/logps_rejected": -0.6} for s in range(1, STEP + 1)
+        {"step": s, "train/logps_chosen": -0.2, "train/logps_rejected": -0.6}
+        for s in range(1, final_step + 1)
     ]
     (run_dir / "eval").mkdir()
-    for step, scores in ((0, START), (STEP, final)):
+    for step, scores in ((0, START), (final_step, final)):
         metrics.append({"step": step, "eval/synthetic/pass@1": sum(scores) / len(scores)})
         rows = [
             {"step": step, "benchmark": "synthetic", "prompt_id": f"d{data_seed}-p{p}", "sample_index": j,
@@ -86,13 +88,13 @@ def write_run(sweep: Path, name: str, rep: str, final: list[float], **settings: 
 
 def make_sweep(root: Path) -> Path:
     sweep = root / "issue21"
-    for rep in "abcd":
-        write_run(sweep, f"control_{rep}", rep, CONTROL, alpha=0.0)
+    for rep in "abcd":  # replicate c's data gives one batch less: it ends at step 9
+        write_run(sweep, f"control_{rep}", rep, CONTROL, alpha=0.0, final_step=9 if rep == "c" else STEP)
     write_run(sweep, "redi_a", "a", [1.0, 0.5, 0.5, 0.5], alpha=0.8)  # +0.125
     write_run(
         sweep, "redi_b", "b", [1.0, 1.0, 0.5, 0.5], alpha=0.8, state="collapsed", collapse_step=8
     )  # +0.25
-    write_run(sweep, "redi_c", "c", [0.5, 0.5, 0.5, 0.0], alpha=0.8)  # -0.125
+    write_run(sweep, "redi_c", "c", [0.5, 0.5, 0.5, 0.0], alpha=0.8, final_step=9)  # -0.125
     write_run(sweep, "redi_d", "d", [1.0, 1.0, 1.0, 1.0], alpha=0.8, state="running")  # excluded
     # RFT: SFT on the student's own correct samples from the stage-1 model, its own max_steps
     write_run(sweep, "rft_a", "a", [1.0, 1.0, 1.0, 0.5], objective="sft", self_generated=True, max_steps=30)
@@ -182,6 +184,10 @@ def test_the_gain_is_the_mean_of_the_replicates_gains_with_a_t_interval(table):
     # the collapsed run is finished (a final state) and counted; log-probs read under their old names
     assert r["collapsed"] == "1/3" and r["logps_chosen_end"] == pytest.approx(-0.2)
     assert r["logps_rejected_end"] == pytest.approx(-0.6)
+    # the best checkpoint is each run's k-th evaluation (the last; replicate c's at step 9), the control's the first
+    assert (r["best_step"], r["control_best_step"]) == ("9/10", "0") and r["best_gain"] == pytest.approx(
+        1 / 12
+    )
 
 
 def test_treatment_variants_pair_with_the_plain_control_of_their_replicate(table):
