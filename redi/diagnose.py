@@ -240,7 +240,7 @@ def _margins(model, tokenizer, items: list[tuple[str, str]]) -> tuple[list[float
 def teacher_negatives(cfg: DictConfig, n: int, seed: int) -> list[dict]:
     """``n`` of the teacher's negatives as D_Pref takes them (the first incorrect trace of a problem that also has a
     correct one), with the problem, its answer and expression and the trace's mistake kind (its error_types)."""
-    from redi.data.openr1 import load_traces
+    from redi.data.build import load_rows as load_traces
 
     out = []
     for row in load_traces(cfg.data):

@@ -159,7 +159,7 @@ def accuracy_lines(what: str, step: int, metrics: dict[str, float]) -> list[str]
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors in the user's input: reported as one line naming the key, with no traceback."""
-    from redi.data.openr1 import DataError
+    from redi.data.errors import DataError
     from redi.model.source import ModelSourceError
     from redi.objectives import ObjectiveConfigError
 

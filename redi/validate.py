@@ -155,7 +155,8 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
         root.fail(
             "model.chat_template='model': the tiny model's trained tokenizer has no template of its own"
         )
-    check_data(root.sub("data"))
+    needs_pairs = spec is not None and spec.needs_pairs and cfg.mode == "train"
+    check_data(root.sub("data"), needs_pairs=needs_pairs)
     check_trainer(root.sub("trainer"))
     check_kernels(root)
     check_stage1(root.sub("stage1"))

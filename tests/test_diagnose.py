@@ -24,7 +24,7 @@ SMALL = [
 @pytest.fixture(scope="module")
 def student(tmp_path_factory):
     """A tiny untrained model and its tokenizer, saved as a model directory."""
-    from redi.data.openr1 import load_traces
+    from redi.data.build import load_rows as load_traces
     from redi.model.load import build_tiny_model, save_model, train_tokenizer
 
     cfg = diagnose.compose_config(SMALL)

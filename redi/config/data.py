@@ -86,7 +86,7 @@ class SyntheticTeacherConfig:
 
 @dataclass
 class BuilderConfig:
-    """The paper's rules turning teacher traces into D_SFT and D_Pref (redi.data.builder)."""
+    """The paper's rules turning teacher traces into D_SFT and D_Pref (redi.data.rules, redi.data.formats.openr1)."""
 
     require_valid: bool = True  # keep problem_is_valid == "yes" when the column exists
     drop_sources: list[str] = field(default_factory=lambda: ["cn_k12"])
@@ -96,7 +96,9 @@ class BuilderConfig:
     require_complete: bool = False  # keep only traces with is_reasoning_complete
     max_prompt_tokens: int = 800
     max_response_tokens: int = 19000
-    decontaminate: bool = True
+    # drop a training problem sharing a word n-gram with an evaluation benchmark's; null (the default): on for hub
+    # and local data, off for the synthetic teacher, which holds its evaluation problems out by construction
+    decontaminate: bool | None = None
     decontamination_ngram: int = 8
     max_rows: int | None = None  # take at most this many rows of the source (after loading), for quick runs
     # D_Pref's prompt/response limits also cut D_SFT (the paper: D_SFT is limited only by the SFT max length)
@@ -143,9 +145,11 @@ class DataConfig:
         None  # a commit or tag of the hub dataset; pins what the build cache is keyed by
     )
     split: str = "train"
-    path: str | None = None  # local jsonl / json / parquet for source=local
+    path: str | None = (
+        None  # source=local: a jsonl / json / parquet file, a folder of them (shards) or a glob
+    )
     column_map: dict[str, str] = field(default_factory=dict)  # dataset column -> the format's name
-    # auto (detected from the columns) | openr1 | trl_preference | trl_prompt_completion (redi.data.formats)
+    # auto (detected from the columns) or a format's name: openr1, trl_preference, ... (a module each in redi/data/formats/)
     format: str = "auto"
     synthetic: SyntheticTeacherConfig = field(default_factory=SyntheticTeacherConfig)
     builder: BuilderConfig = field(default_factory=BuilderConfig)
@@ -156,7 +160,7 @@ class DataConfig:
     batching: str = "grouped"  # grouped (by length in a shuffled window) | random | sequential (file order) | token_budget
     group_window: int = 64  # batches per shuffled window when grouping by length
     max_tokens_per_batch: int | None = None  # for batching=token_budget
-    num_workers: int = 0
+    num_workers: int = 0  # processes that count tokens and decontaminate in the data build; 0 = one per core
     # a local data file, or one row of it, larger than this is refused before it is parsed (memory stays bounded)
     max_file_mb: float = 4096.0
     max_row_mb: float = 4.0

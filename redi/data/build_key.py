@@ -1,102 +1,67 @@
-"""The content key of a data build: the builder settings, the source's fingerprint, the tokenizer, the
-contamination texts and the code that makes the rows (a change to any of them is a new build).
+"""The content keys of a data build and of its cached stages: what went in, and the data package's code.
+
+A change to any input (builder settings, prompt template, column map, format, the source's fingerprint, the
+tokenizer, the contamination texts) or to any file of redi/data is a new build. The code hash covers every
+``.py`` file under redi/data, found on disk: a new module keys the cache without being listed anywhere.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
 
-from redi.data.openr1 import DataError
-from redi.infra.cache import content_key, file_sha256
+from redi.data.sources import open_source, plain
+from redi.infra.cache import content_key
 
-_CODE_FILES = (
-    "builder.py",
-    "openr1.py",
-    "decontaminate.py",
-    "formats.py",
-    "trl_builder.py",
-)  # in the cache key
-# the teacher's modules that make the rows (not its reader, classify.py): new rows, new caches
-_TEACHER_FILES = tuple(
-    f"synthetic/{name}" for name in ("columns.py", "problems.py", "errors.py", "shortcut.py", "teacher.py")
-)
-_GRADING_FILES = (
-    "grader.py",
-    "answers.py",
-    "verify_worker.py",
-)  # redi/grading/: how the teacher's traces are graded
+PACKAGE = Path(__file__).parent
 
 
-def _plain(obj: Any) -> Any:
-    """A JSON-able copy of a dataclass or OmegaConf config."""
-    try:
-        from omegaconf import OmegaConf
-
-        if OmegaConf.is_config(obj):
-            return OmegaConf.to_container(obj, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
-    return obj
-
-
-def _code_hash(names: tuple[str, ...]) -> str:
-    here = Path(__file__).parent
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """A hash of every .py file of the data package (path and bytes), sorted by path."""
     h = hashlib.sha256()
-    for name in names:
-        h.update((here / name).read_bytes())
+    for path in sorted(PACKAGE.rglob("*.py")):
+        h.update(str(path.relative_to(PACKAGE)).encode() + b"\x00" + path.read_bytes())
     return h.hexdigest()[:16]
 
 
 def source_fingerprint(cfg: Any) -> dict[str, Any]:
-    """What identifies the traces without loading them: teacher settings + code, file hash, or hub id/revision."""
-    if cfg.source == "synthetic":
-        grading = Path(__file__).parents[1] / "grading"  # the teacher labels its traces with the grader
-        h = hashlib.sha256(b"".join((grading / f).read_bytes() for f in _GRADING_FILES))
-        code = _code_hash(_TEACHER_FILES) + h.hexdigest()[:16]
-        settings = dict(_plain(cfg.synthetic))
-        if settings.get("teacher", "rules") == "rules":
-            settings.pop("model_teacher", None)  # the rules teacher does not read it
-            return {"synthetic": settings, "code": code}
-        traces = settings["model_teacher"].get(
-            "traces"
-        )  # the sampled file (redi.stages.teacher): its content
-        digest = file_sha256(Path(traces)) if traces and Path(traces).is_file() else None
-        return {"synthetic": settings, "code": code, "traces_sha256": digest}
-    if cfg.source == "local":
-        path = Path(str(cfg.path)).expanduser()
-        if not path.is_file():
-            raise DataError(f"data.path: no such file {str(path)!r}")
-        return {"path": str(path.resolve()), "sha256": file_sha256(path)}
-    if cfg.source == "hub":
-        return {
-            "hub_id": cfg.hub_id,
-            "hub_config": cfg.hub_config,
-            "split": cfg.split,
-            "revision": cfg.hub_revision,
-        }
-    raise DataError(f"data.source: unknown value {cfg.source!r}; expected synthetic | hub | local")
+    """What identifies the rows without loading them: teacher settings + code, file hashes, or hub id/revision."""
+    return open_source(cfg).fingerprint()
+
+
+def contamination_hash(texts: list[str] | None) -> str | None:
+    return hashlib.sha256("\x00".join(texts).encode()).hexdigest() if texts else None
 
 
 def cache_key(
-    cfg: Any, tokenizer_key: str | None, contamination_texts: list[str] | None
+    cfg: Any, tokenizer_key: str | None, contamination_texts: list[str] | None, decontaminate: bool
 ) -> tuple[str, dict[str, Any]]:
     """The hash that names a build, and the inputs it was made from (saved next to the build)."""
-    decon = None
-    if cfg.builder.decontaminate and contamination_texts:
-        decon = hashlib.sha256("\x00".join(contamination_texts).encode()).hexdigest()
     inputs = {
-        "builder": _plain(cfg.builder),
+        "builder": plain(cfg.builder),
         "prompt_template": cfg.prompt_template,
-        "column_map": _plain(cfg.column_map),
+        "column_map": plain(cfg.column_map),
         "format": getattr(cfg, "format", "auto"),
         "source": source_fingerprint(cfg),
         "tokenizer": tokenizer_key,
-        "contamination": decon,
-        "code": _code_hash(_CODE_FILES),
+        "contamination": contamination_hash(contamination_texts) if decontaminate else None,
+        "code": code_hash(),
     }
     return content_key(inputs), inputs
+
+
+ROW_RULES = ("max_rows", "require_valid", "drop_sources", "verifiers", "null_verdict", "require_complete",
+             "decontamination_ngram")  # fmt: skip
+
+
+def candidates_key(inputs: dict[str, Any], fmt: Any, decontaminate: bool) -> str:
+    """The key of a build's candidates stage: only what the row rules and the format read (not the token limits,
+    the tokenizer or the shuffle), so builds that differ in those share it."""
+    builder = {k: inputs["builder"].get(k) for k in ROW_RULES}
+    return "cands-" + content_key(
+        inputs["source"], inputs["column_map"], fmt.name, fmt.style, fmt.implicit_prompt, builder,
+        decontaminate, inputs["contamination"], inputs["code"],
+    )  # fmt: skip

@@ -1,41 +1,49 @@
-"""Checks of the data block, the builder's rules and the synthetic teacher, run by redi.validate before any import.
+"""The pre-flight of the data block (source, path, format, builder rules, teacher, self-generated data), run by
+redi.validate before any heavy import; the build runs the same checks again (one spelling per rule).
 
-Kept free of datasets and torch; the builder and the loaders check again what only the data itself can show.
+Kept free of datasets and torch: a local path is resolved (file, folder or glob) and, to tell whether its format
+has pairs for a preference objective, its first row is read; nothing else of the data is.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from redi.config.checks import Checks
 
-LOCAL_EXTENSIONS = (".jsonl", ".json", ".parquet")
+SOURCES = ("synthetic", "hub", "local")
 VERIFIERS = ("both", "math_verify", "llama")
 NULL_RULES = ("other", "incorrect")
-LENGTH_COUNTS = ("paper", "text")  # how D_Pref's token limits count a response (redi.data.builder)
-FORMATS = ("auto", "openr1", "trl_preference", "trl_prompt_completion")  # redi.data.formats
+LENGTH_COUNTS = ("paper", "text")
 
 
 def check_builder(c: Checks) -> None:
-    """data.builder: the paper's rules (verifiers, null verdicts, token limits and how they count, decontamination)."""
+    """data.builder: the paper's rules (verifiers, null verdicts, token limits, length count, decontamination)."""
     c.choice("verifiers", VERIFIERS)
     c.choice("null_verdict", NULL_RULES)
     c.choice("length_count", LENGTH_COUNTS)
     for key in ("max_prompt_tokens", "max_response_tokens", "decontamination_ngram"):
         c.number(key, low=1, integer=True)
     c.number("max_rows", low=1, integer=True, optional=True, hint="null for every row")
+    if c.get("decontaminate") not in (None, True, False):
+        c.error("decontaminate", "expected true, false or null (null: on for hub and local data)")
 
 
-def check_build_settings(c: Checks) -> None:
-    """What the build reads from the data block (data.format, data.prompt_template, data.builder): checked by the
-    pre-flight and again by the builder itself (redi.data.builder.validate_builder_config)."""
-    c.choice("format", FORMATS, optional=True)
+def check_prompt_template(c: Checks) -> None:
     try:
         c.get("prompt_template").format(problem="x")
     except (KeyError, IndexError, ValueError, AttributeError) as e:
         c.error("prompt_template", f"must use only {{problem}} ({type(e).__name__}: {e})")
+
+
+def check_build_settings(c: Checks) -> None:
+    """What the build reads from the data block (data.format, data.prompt_template, data.builder): checked by the
+    pre-flight and again by the build itself (redi.data.rules.check_builder, through run_check)."""
+    from redi.data import formats
+
+    c.choice("format", formats.names(), optional=True)
+    check_prompt_template(c)
     check_builder(c.sub("builder"))
 
 
@@ -50,33 +58,104 @@ def check_teacher(c: Checks) -> None:
     c.guard(lambda: validate_teacher_config(teacher_config(values)), ValueError, TypeError)
 
 
-def check_local_path(c: Checks) -> None:
-    path = c.get("path")
-    if not path:
-        c.fail(f"{c.key('path')}: required when {c.key('source')}=local")
-        return
-    p = Path(str(path)).expanduser()
-    if p.is_dir():
-        c.error("path", "is a directory; give one .jsonl, .json or .parquet file")
-    elif not p.exists():
-        c.error("path", "file does not exist")
-    elif p.suffix.lower() not in LOCAL_EXTENSIONS:
-        c.error("path", f"has extension {p.suffix!r}; expected one of {', '.join(LOCAL_EXTENSIONS)}")
+def check_source(c: Checks) -> None:
+    """data.source with the keys it reads: data.path only with local, data.hub_id with hub."""
+    from redi.data.errors import DataError
 
+    c.choice("source", SOURCES)
+    source, path = c.get("source"), c.get("path")
+    if source == "local":
+        if not path:
+            c.fail(f"{c.key('path')}: required when {c.key('source')}=local")
+        else:
+            from redi.data.sources.paths import data_files
 
-def check_data(c: Checks) -> None:
-    """The data block: where traces come from, tokenisation limits, batching, the builder and the teacher."""
-    c.choice("source", ("synthetic", "hub", "local"))
-    if c.get("source") == "local":
-        check_local_path(c)
-    if c.get("source") == "hub" and not c.get("hub_id"):
+            c.guard(lambda: data_files(str(path), c.key("path")), DataError)
+    elif path:
+        c.fail(
+            f"{c.key('path')}={path!r}: read only when {c.key('source')}=local, and {c.key('source')}={source!r}; "
+            f"add {c.key('source')}=local to train on this file, or remove {c.key('path')}"
+        )
+    if source == "hub" and not c.get("hub_id"):
         c.fail(f"{c.key('hub_id')}: required when {c.key('source')}=hub")
-    elif c.get("source") == "hub":  # cached or reachable in seconds (redi.infra.hub), else one line
+    elif source == "hub":  # cached or reachable in seconds (redi.infra.hub), else one line
         from redi.infra.hub import hub_problem
 
         problem = hub_problem(str(c.get("hub_id")), c.key("hub_id"), "dataset", c.get("hub_revision"))
         if problem:
             c.fail(problem)
+
+
+def check_format_has_pairs(c: Checks, needs_pairs: bool | None = None) -> None:
+    """With a preference objective, a data format that has pairs. For ``auto`` and a local file the first row
+    tells the format (nothing else is read)."""
+    from redi.data import formats
+
+    name = c.get("format") or formats.AUTO
+    if not needs_pairs or c.errors or name not in formats.names():
+        return
+    fmt = name
+    if name == formats.AUTO and c.get("source") == "local":
+        fmt = _detected(c)
+    if fmt in formats.FORMATS and not formats.FORMATS[fmt].has_pairs:
+        how = (
+            f"{c.key('format')}={name}"
+            if name == fmt
+            else f"{c.get('path')} is {fmt} (detected from its columns)"
+        )
+        c.fail(
+            f"{how}: that format has no pairs, so a preference objective has nothing to train on; use "
+            "objective=sft, or data with chosen/rejected responses"
+        )
+
+
+def _detected(c: Checks) -> str | None:
+    from redi.data import formats
+    from redi.data.errors import DataError
+    from redi.data.sources import open_source
+
+    try:
+        source = open_source(c.node)
+        columns, row = source.first_row()
+        return formats.detect(columns, row, source.origin).name
+    except DataError:
+        return None  # the build names the problem with the rows
+
+
+def check_self_generated(c: Checks) -> None:
+    """data.self_generated (only when enabled): every key's range, and the sampling model exists."""
+    if c.get("enabled") is not True:
+        if c.get("enabled") is not False:
+            c.error("enabled", "must be true or false")
+        return
+    for key in ("num_samples", "max_new_tokens", "batch_size", "pairs_per_problem", "sft_per_problem"):
+        c.number(key, low=1, integer=True)
+    if c.ok("num_samples") and c.get("num_samples") < 2:
+        c.error("num_samples", "a pair needs a correct and an incorrect sample of one problem: use >= 2")
+    c.number("seed", low=0, integer=True)
+    c.number("temperature", low=0)
+    c.number("top_p", low=0, high=1, low_open=True)
+    c.number("max_problems", low=1, integer=True, optional=True, hint="null for every training problem")
+    from redi.model.checks import ENGINES
+
+    c.choice("engine", ENGINES, optional=True)
+    if not isinstance(c.get("drop_truncated"), bool):
+        c.error("drop_truncated", "must be true or false")
+    model = c.get("model")
+    if not isinstance(model, str) or not model.strip():
+        c.error("model", 'expected "stage1" or a model directory, run directory or hub id')
+    elif model != "stage1":
+        from redi.model.resolve import resolve_source
+        from redi.model.source import ModelSourceError
+
+        c.guard(lambda: resolve_source(model, c.key("model")), ModelSourceError)
+
+
+def check_data(c: Checks, needs_pairs: bool | None = None) -> None:
+    """The data block: where rows come from, their format, tokenisation limits, batching, the builder, the teacher."""
+    check_source(c)
+    check_build_settings(c)
+    check_format_has_pairs(c, needs_pairs)
     c.number("max_length", low=1, integer=True)
     c.choice("truncation", ("keep_end", "keep_start", "drop"))
     c.choice("batching", ("grouped", "random", "sequential", "token_budget"))
@@ -84,113 +163,9 @@ def check_data(c: Checks) -> None:
     c.number("max_tokens_per_batch", low=1, integer=True, optional=True)
     if c.get("batching") == "token_budget" and not c.get("max_tokens_per_batch"):
         c.fail(f"{c.key('max_tokens_per_batch')}: required when {c.key('batching')}=token_budget")
-    c.number("num_workers", low=0, integer=True)
+    c.number("num_workers", low=0, integer=True, hint="processes for the data build; 0 = one per core")
     c.number("max_file_mb", low=0, low_open=True)
     c.number("max_row_mb", low=0, low_open=True)
-    check_build_settings(c)
-    from redi.data.self_generated import check_self_generated
-
     check_self_generated(c.sub("self_generated"))
     if c.get("source") == "synthetic":
         check_teacher(c.sub("synthetic"))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the local data file itself, scanned before any parser (Arrow, the tokenizer trainer) sees it
-
-
-class DataFileError(ValueError):
-    """A local data file that cannot be used; the message names the file, line and field."""
-
-
-def _mb(n: int) -> str:
-    return f"{n / 2**20:.1f} MB"
-
-
-def scan_local_file(path: Path, *, max_file_mb: float, max_row_mb: float, answer_key: str = "answer") -> None:
-    """Refuse an empty, oversized or malformed local data file, naming the file, line and field.
-
-    JSON lines are read one at a time in bounded pieces, so a single huge line is refused before it is held
-    in memory whole: a row larger than ``data.max_row_mb`` or a file larger than ``data.max_file_mb`` is an
-    error that says the limit and how to raise it. Each line must be UTF-8 and a JSON object whose
-    ``answer_key`` is not null.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise DataFileError(
-            f"data.path={str(path)!r}: is a directory; give one .jsonl, .json or .parquet file"
-        )
-    if path.suffix.lower() not in LOCAL_EXTENSIONS:
-        raise DataFileError(
-            f"data.path={str(path)!r}: has extension {path.suffix!r}; expected one of {', '.join(LOCAL_EXTENSIONS)}"
-        )
-    size = path.stat().st_size
-    if size > max_file_mb * 2**20:
-        raise DataFileError(
-            f"{path}: {_mb(size)}, more than data.max_file_mb={max_file_mb:g}; raise data.max_file_mb "
-            "if the file is meant to be this big"
-        )
-    if path.suffix.lower() == ".parquet":
-        if size == 0:
-            raise DataFileError(f"{path}: the file is empty (0 bytes)")
-        return
-    _scan_json_lines(path, max_row_mb, answer_key)
-
-
-def _scan_json_lines(path: Path, max_row_mb: float, answer_key: str) -> None:
-    import json
-
-    limit = int(max_row_mb * 2**20)
-    rows = 0
-    array = False
-    with open(path, "rb") as f:
-        lineno = 0
-        while True:
-            line = f.readline(limit + 1)
-            if not line:
-                break
-            lineno += 1
-            if len(line) > limit and not line.endswith(b"\n"):
-                raise DataFileError(
-                    f"{path}: line {lineno} is longer than data.max_row_mb={max_row_mb:g} "
-                    f"({_mb(limit)}); one row that large would exhaust memory in tokenisation. Raise "
-                    f"data.max_row_mb if rows are meant to be this long"
-                )
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataFileError(
-                    f"{path}: line {lineno}, byte {e.start + 1}: not UTF-8 ({line[e.start : e.start + 4]!r}); "
-                    "save the file as UTF-8"
-                ) from None
-            if not text.strip():
-                continue
-            if rows == 0 and text.lstrip().startswith("["):
-                array = True  # a JSON array: parsed by the loader, which names the row
-            if array:
-                rows += 1
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise DataFileError(
-                    f"{path}: line {lineno} is not valid JSON (column {e.colno}: {e.msg})"
-                ) from None
-            if not isinstance(row, dict):
-                raise DataFileError(
-                    f"{path}: line {lineno}: expected a JSON object, got {type(row).__name__}"
-                )
-            if answer_key in row and row[answer_key] is None:
-                raise DataFileError(
-                    f"{path}: line {lineno}, field {answer_key!r}: null (every row needs an answer)"
-                )
-            rows += 1
-    if rows == 0:
-        raise DataFileError(
-            f"{path}: the file is empty ({size_text(path)}): expected JSON objects, one per line, or a JSON array"
-        )
-
-
-def size_text(path: Path) -> str:
-    n = Path(path).stat().st_size
-    return f"{n} bytes" if n < 2**20 else _mb(n)

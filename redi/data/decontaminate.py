@@ -76,3 +76,30 @@ def read_benchmark_problems(path: str | Path, key: str = "problem") -> list[str]
             raise ValueError(f"{path}: row {i} has no string field {key!r}")
         out.append(row[key])
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# many texts, in parallel
+
+_INDEX: NgramIndex | None = None  # the index the worker processes inherit (fork)
+PARALLEL_FROM = 20_000  # fewer texts than this are checked in this process
+
+
+def _flags(texts: list[str]) -> list[bool]:
+    assert _INDEX is not None
+    return [_INDEX.contains(t) for t in texts]
+
+
+def contaminated(index: NgramIndex, pieces: Iterable[list[str]], total: int, processes: int) -> list[bool]:
+    """``index.contains`` of every text of ``pieces`` (``total`` texts), by ``processes`` forked workers."""
+    global _INDEX
+    if processes <= 1 or total < PARALLEL_FROM:
+        return [index.contains(t) for piece in pieces for t in piece]
+    import multiprocessing
+
+    _INDEX = index
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            return [flag for flags in pool.imap(_flags, pieces) for flag in flags]
+    finally:
+        _INDEX = None

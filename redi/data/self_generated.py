@@ -11,7 +11,7 @@ in the funnel:
 4. D_SFT (rejection-sampling fine-tuning): up to ``sft_per_problem`` distinct correct samples per problem.
 5. D_Pref: up to ``pairs_per_problem`` pairs per problem, the i-th distinct correct sample as chosen and the i-th
    distinct incorrect one as rejected (data.builder.swap_pairs swaps them, the label-inversion control).
-The build is cached beside the teacher's builds (``<cache>/data/<key>/``, the same sft/ pairs/ funnel.json
+The build is cached beside the teacher's builds (``<cache>/data/<key>/``, the same sft.arrow pairs.arrow funnel.json
 layout, plus samples.jsonl with every sample and verdict); the key holds the task build's key, the sampling
 model's identity (a digest of its weight, config and tokenizer files, or hub id and revision), every sampling
 setting, the grader's settings, the prompt template and this module's and the engines' and grader's code.
@@ -27,13 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redi.model.checks import ENGINES
-
 if TYPE_CHECKING:
     import datasets
 
-    from redi.config.checks import Checks
-    from redi.data.builder import BuiltData
+    from redi.data.tables import BuiltData
     from redi.model.source import ModelSource
 
 log = logging.getLogger(__name__)
@@ -47,37 +44,11 @@ _UNGRADED = ("workers", "start_method")  # grader settings that cannot change a 
 # settings
 
 
-def check_self_generated(c: Checks) -> None:
-    """data.self_generated (only when enabled): every key's range, and the sampling model exists."""
-    if c.get("enabled") is not True:
-        if c.get("enabled") is not False:
-            c.error("enabled", "must be true or false")
-        return
-    for key in ("num_samples", "max_new_tokens", "batch_size", "pairs_per_problem", "sft_per_problem"):
-        c.number(key, low=1, integer=True)
-    if c.ok("num_samples") and c.get("num_samples") < 2:
-        c.error("num_samples", "a pair needs a correct and an incorrect sample of one problem: use >= 2")
-    c.number("seed", low=0, integer=True)
-    c.number("temperature", low=0)
-    c.number("top_p", low=0, high=1, low_open=True)
-    c.number("max_problems", low=1, integer=True, optional=True, hint="null for every training problem")
-    c.choice("engine", ENGINES, optional=True)
-    if not isinstance(c.get("drop_truncated"), bool):
-        c.error("drop_truncated", "must be true or false")
-    model = c.get("model")
-    if not isinstance(model, str) or not model.strip():
-        c.error("model", 'expected "stage1" or a model directory, run directory or hub id')
-    elif model != "stage1":
-        from redi.model.resolve import resolve_source
-        from redi.model.source import ModelSourceError
-
-        c.guard(lambda: resolve_source(model, c.key("model")), ModelSourceError)
-
-
 def validate_self_generated(block: Any) -> None:
     """Raise a DataError naming every bad key of ``block`` (data.self_generated), before any compute."""
     from redi.config.checks import Checks
-    from redi.data.openr1 import DataError
+    from redi.data.checks import check_self_generated
+    from redi.data.errors import DataError
 
     c = Checks(block, KEY)
     check_self_generated(c)
@@ -165,7 +136,7 @@ def build_tables(
     """(D_SFT, D_Pref) in the builder's schema from each problem's graded samples; counts go into ``funnel``."""
     import datasets
 
-    from redi.data.builder import PAIR_COLUMNS, SFT_COLUMNS
+    from redi.data.tables import PAIR_COLUMNS, SFT_COLUMNS
 
     sft: dict[str, list[str]] = {k: [] for k in SFT_COLUMNS}
     pairs: dict[str, list[str]] = {k: [] for k in PAIR_COLUMNS}
@@ -240,7 +211,7 @@ def cache_key(
     data: Any, task_key: str, identity: dict[str, str], engine: str, grader: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """The hash naming a self-generated build, and the inputs it was made from (saved as inputs.json)."""
-    from redi.data.build_key import _plain
+    from redi.config.checks import plain as _plain
     from redi.infra.cache import content_key
 
     block = dict(_plain(data.self_generated))
@@ -273,7 +244,7 @@ class Sampler:
 def sampling_eval_config(block: Any, eval_cfg: Any) -> Any:
     """An EvalConfig carrying the self_generated block's sampling settings and evaluation's engine knobs."""
     from redi.config import EvalConfig, GraderConfig
-    from redi.data.build_key import _plain
+    from redi.config.checks import plain as _plain
 
     return EvalConfig(
         engine=block.engine or eval_cfg.engine,
@@ -313,8 +284,9 @@ def build_self_generated(
     data: Any, task: BuiltData, sampler: Sampler, eval_cfg: Any, cache_dir: Path
 ) -> BuiltData:
     """D_SFT and D_Pref from ``sampler``'s graded samples on ``task``'s training problems, built once and cached."""
-    from redi.data.builder import format_funnel, load_cached
-    from redi.data.openr1 import DataError
+    from redi.data import tables
+    from redi.data.errors import DataError
+    from redi.data.funnel import format_funnel
     from redi.grading.grader import Grader
     from redi.infra.cache import building
     from redi.model.engines import chat_prompts
@@ -326,7 +298,7 @@ def build_self_generated(
     target = Path(cache_dir) / "data" / key
     with building(target, f"the self-generated data {key}") as work:
         if work is None:
-            built = load_cached(target, key)
+            built = tables.load(target, key)
             log.info("data: cached self-generated build %s\n%s", target, format_funnel(built.funnel))
             return built
         funnel: dict[str, int] = {}
@@ -346,12 +318,9 @@ def build_self_generated(
         sft, pairs = build_tables(problems, samples, block, bool(data.builder.swap_pairs), funnel)
         if len(sft) == 0 and len(pairs) == 0:
             raise DataError(nothing_kept(funnel))
-        for name, table in (("sft", sft), ("pairs", pairs)):
-            if len(table):
-                table.save_to_disk(str(work / name))
+        tables.save(work, sft, pairs, funnel)
         _write_samples(work / "samples.jsonl", problems, samples)
         (work / "inputs.json").write_text(json.dumps(inputs, indent=2, sort_keys=True, default=str))
-        (work / "funnel.json").write_text(json.dumps(funnel, indent=2))
-    built = load_cached(target, key)
+    built = tables.load(target, key)
     log.info("data: built self-generated %s\n%s", target, format_funnel(built.funnel))
     return built

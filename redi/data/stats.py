@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", help="also write the statistics to this file")
     args = parser.parse_args(argv)
 
-    from redi.data.builder import build_from_traces
+    from redi.data.build import build_rows
     from redi.data.synthetic import generate_teacher_rows, heldout_problems
 
     cfg = replace(
@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     count = _token_counter(rows, args.tokenizer, args.vocab_size)
     stats = teacher_stats(rows, count)
 
-    import datasets
+    import pyarrow as pa
 
     data_cfg = DataConfig(source="synthetic", synthetic=cfg, builder=BuilderConfig(decontaminate=False))
-    funnel = build_from_traces(datasets.Dataset.from_list(rows), data_cfg, count, None).funnel
+    funnel = build_rows(data_cfg, count, None, table=pa.Table.from_pylist(rows)).funnel
     heldout = len(heldout_problems(cfg))
     print(format_report(stats, funnel, heldout))
     result = {"config": vars(args), "stats": stats, "funnel": funnel, "heldout_problems": heldout}

@@ -182,7 +182,7 @@ def check_prompts_fit(prompt_lengths: Sequence[int], settings: TokenizationSetti
     Raises DataError naming the key, the first offending row (0-based, in build order), its prompt length, and
     how many rows are affected, with the ways out (raise the limit, or drop such rows).
     """
-    from redi.data.openr1 import DataError
+    from redi.data.errors import DataError
 
     bad = [i for i, n in enumerate(prompt_lengths) if n >= settings.max_length]
     if not bad:

@@ -61,7 +61,7 @@ def tiny_tokenizer(cfg: DictConfig, run_dir: Path, env: DistEnv):
     """
     from transformers import AutoTokenizer
 
-    from redi.data.trl_builder import tokenizer_texts
+    from redi.data.build import tokenizer_texts
 
     saved = run_dir / "tokenizer"
     if env.enabled and not env.is_main:

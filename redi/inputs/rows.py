@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 def contamination_texts(cfg: DictConfig) -> list[str] | None:
     """Problems of the configured evaluation benchmarks, for the builder's n-gram decontamination."""
-    if not cfg.data.builder.decontaminate:
+    from redi.data.rules import decontaminates
+
+    if not decontaminates(cfg.data):
         return None
     from redi.eval.benchmarks import load_benchmark
 
@@ -41,7 +43,7 @@ def training_rows(
     With data.self_generated.enabled the rows are the sampling model's own graded samples on the problems of the
     teacher's build (redi.inputs.self_generated; ``stage1``: the cached stage-1 run directory, when known).
     """
-    from redi.data.builder import build_training_data
+    from redi.data.build import build_training_data
 
     settings = TokenizationSettings(
         prompt_template=cfg.data.prompt_template,
@@ -58,6 +60,7 @@ def training_rows(
             cache_dir=cache_dir(cfg),
             tokenizer_key=tokenizer_fingerprint(tokenizer),
             count_chat=encoder.count_chat_message,
+            tokenizer=tokenizer,  # texts whose bytes already fit the limits are not tokenised
         )
         from redi.data.self_generated import enabled
 
@@ -67,11 +70,13 @@ def training_rows(
             built = self_generated_data(cfg, built, env, stage1)
     table = built.pairs if spec.needs_pairs else built.sft
     what = "pair" if spec.needs_pairs else "SFT"
-    if len(table) == 0:
-        raise ValueError(
-            f"the builder produced no {'pairs' if spec.needs_pairs else 'SFT rows'}; funnel: {built.funnel}"
-        )
-    from redi.data.formats import prompts_of  # conversational prompts keep their messages
+    if len(table) == 0:  # one line naming the funnel step that emptied it (run.py prints a DataError so)
+        from redi.data.errors import DataError
+        from redi.data.funnel import empty_message
+
+        origin = cfg.data.path if cfg.data.source == "local" else f"data.source={cfg.data.source}"
+        raise DataError(empty_message(built.funnel, "pairs" if spec.needs_pairs else "sft", str(origin)))
+    from redi.data.tables import prompts_of  # conversational prompts keep their messages
 
     if spec.needs_pairs:
         rows = encode_rows(encoder, prompts_of(table), table["chosen"], table["rejected"])

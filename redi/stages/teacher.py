@@ -24,7 +24,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from redi.config import EvalConfig, GraderConfig
-from redi.data.build_key import _code_hash, _plain
+from redi.config.checks import plain as _plain
+from redi.data.build_key import files_hash as _code_hash
 from redi.infra.cache import building, cache_dir, content_key, file_digest
 from redi.infra.distributed import DistEnv, barrier, broadcast_flag
 from redi.infra.progress import phase

@@ -15,9 +15,10 @@ import datasets
 import pytest
 
 from redi.config import BuilderConfig, DataConfig
-from redi.data import builder as builder_mod
-from redi.data.builder import build_from_traces, build_training_data, trace_correct
-from redi.data.openr1 import DataError, load_traces
+from redi.data import build as build_mod
+from redi.data.build import build_rows, build_training_data, load_rows
+from redi.data.errors import DataError
+from redi.data.formats.openr1 import trace_correct
 
 FIXTURE = Path(__file__).parent / "fixtures" / "openr1_hand.jsonl"
 BENCHMARK = ["Find the number of ordered pairs of positive integers whose product is 100."]
@@ -74,11 +75,11 @@ HAND_PAIRS = {"p01": (1, 0), "p03": (0, 1), "p06": (1, 0), "p07": (0, 1), "p10":
 
 @pytest.fixture(scope="module")
 def traces() -> datasets.Dataset:
-    return load_traces(hand_cfg())
+    return load_rows(hand_cfg())
 
 
 def test_funnel_sft_and_pairs_match_the_hand_count(traces):
-    built = build_from_traces(traces, hand_cfg(), words, BENCHMARK)
+    built = build_rows(hand_cfg(), words, BENCHMARK, table=traces)
     assert built.funnel == HAND_FUNNEL
     assert list(built.funnel) == list(HAND_FUNNEL)  # ordered as the steps run
     assert {r["problem_id"]: r["response"] for r in built.sft} == {p: gen(p, k) for p, k in HAND_SFT.items()}
@@ -90,13 +91,13 @@ def test_funnel_sft_and_pairs_match_the_hand_count(traces):
 
 
 def test_order_is_the_seed_42_shuffle_of_the_kept_rows(traces):
-    built = build_from_traces(traces, hand_cfg(), words, BENCHMARK)
+    built = build_rows(hand_cfg(), words, BENCHMARK, table=traces)
     # the paper's scripts shuffle every row first, then filter: the kept rows in Dataset.shuffle(seed=42)'s order
     shuffled = traces.add_column("row", list(range(len(traces)))).shuffle(seed=42)
     order = [u or f"row-{i}" for u, i in zip(shuffled["uuid"], shuffled["row"], strict=True)]
     assert built.sft["problem_id"] == [p for p in order if p in HAND_SFT]
     assert built.pairs["problem_id"] == [p for p in order if p in HAND_PAIRS]
-    other = build_from_traces(traces, hand_cfg(shuffle_seed=7), words, BENCHMARK)
+    other = build_rows(hand_cfg(shuffle_seed=7), words, BENCHMARK, table=traces)
     assert other.sft["problem_id"] != built.sft["problem_id"]
     assert sorted(other.sft["problem_id"]) == sorted(built.sft["problem_id"])
 
@@ -123,7 +124,7 @@ def test_order_is_the_seed_42_shuffle_of_the_kept_rows(traces):
     ],
 )  # fmt: skip
 def test_verifier_rules_change_the_counts_as_counted_by_hand(traces, builder, changes, pairs_changed):
-    built = build_from_traces(traces, hand_cfg(**builder), words, BENCHMARK)
+    built = build_rows(hand_cfg(**builder), words, BENCHMARK, table=traces)
     assert built.funnel == {**HAND_FUNNEL, **changes}
     expected = {**HAND_PAIRS, **pairs_changed}
     expected = {p: v for p, v in expected.items() if v is not None}
@@ -133,14 +134,14 @@ def test_verifier_rules_change_the_counts_as_counted_by_hand(traces, builder, ch
 
 
 def test_without_a_token_counter_the_length_filters_are_skipped(traces):
-    built = build_from_traces(traces, hand_cfg(decontaminate=False, drop_sources=[]), None, None)
-    assert built.funnel["rows_source"] == 19 and built.funnel["rows_decontaminated"] == 19
+    built = build_rows(hand_cfg(decontaminate=False, drop_sources=[]), None, None, table=traces)
+    assert built.funnel["rows_source"] == 19 and "rows_decontaminated" not in built.funnel  # it did not run
     assert built.funnel["sft_rows"] == built.funnel["sft_has_correct"] == 18  # + p04, p05 (kept), p11, p12
     assert built.funnel["pair_rows"] == built.funnel["pairs_has_both"] == 15
 
 
 def test_max_rows_takes_the_first_rows(traces):
-    built = build_from_traces(traces, hand_cfg(max_rows=4), words, BENCHMARK)
+    built = build_rows(hand_cfg(max_rows=4), words, BENCHMARK, table=traces)
     assert (built.funnel["rows_max_rows"], built.funnel["rows_valid"], built.funnel["sft_rows"]) == (4, 3, 3)
 
 
@@ -160,16 +161,16 @@ def test_trace_correct_truth_table():
 
 def test_decontaminate_without_texts_is_an_error(traces):
     with pytest.raises(DataError, match="decontaminate is true but no contamination texts"):
-        build_from_traces(traces, hand_cfg(), words, None)
+        build_rows(hand_cfg(), words, None, table=traces)
 
 
 def test_bad_builder_settings_name_the_key(traces):
     with pytest.raises(DataError, match="data.builder.verifiers"):
-        build_from_traces(traces, hand_cfg(verifiers="majority"), words, BENCHMARK)
+        build_rows(hand_cfg(verifiers="majority"), words, BENCHMARK, table=traces)
     with pytest.raises(DataError, match="data.builder.null_verdict"):
-        build_from_traces(traces, hand_cfg(null_verdict="skip"), words, BENCHMARK)
+        build_rows(hand_cfg(null_verdict="skip"), words, BENCHMARK, table=traces)
     with pytest.raises(DataError, match="prompt_template"):
-        build_from_traces(traces, replace(hand_cfg(), prompt_template="{question}"), words, BENCHMARK)
+        build_rows(replace(hand_cfg(), prompt_template="{question}"), words, BENCHMARK, table=traces)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -182,10 +183,10 @@ def test_cache_is_reused_and_keyed_by_inputs(tmp_path, monkeypatch):
     assert json.loads((first.path / "funnel.json").read_text()) == HAND_FUNNEL
     assert first.path.parent == tmp_path / "data"
 
-    def no_load(cfg):
+    def no_load(*args, **kwargs):
         raise AssertionError("the cached build should have been reused")
 
-    monkeypatch.setattr(builder_mod, "load_traces", no_load)
+    monkeypatch.setattr(build_mod, "read_rows", no_load)
     again = build_training_data(hand_cfg(), words, BENCHMARK, tmp_path, tokenizer_key="words")
     assert again.path == first.path and again.sft["problem_id"] == first.sft["problem_id"]
     monkeypatch.undo()
@@ -219,14 +220,14 @@ def test_tokenizer_key_is_required_with_a_counter(tmp_path):
 
 
 def _build_in_child(cache: str, log: str) -> None:
-    real = builder_mod.load_traces
+    real = build_mod.read_rows
 
-    def counting(cfg):
+    def counting(*args, **kwargs):
         with open(log, "a") as f:
             f.write("built\n")
-        return real(cfg)
+        return real(*args, **kwargs)
 
-    builder_mod.load_traces = counting
+    build_mod.read_rows = counting
     built = build_training_data(hand_cfg(), words, BENCHMARK, Path(cache), tokenizer_key="words")
     assert built.funnel == HAND_FUNNEL
 
@@ -275,7 +276,7 @@ def chat_words(calls: list[str]):
 def test_paper_rules_sft_unlimited_and_chat_counted_lengths(traces):
     cfg = hand_cfg(sft_length_limits=False, length_count="paper")
     calls: list[str] = []
-    built = build_from_traces(traces, cfg, words, BENCHMARK, count_chat=chat_words(calls))
+    built = build_rows(cfg, words, BENCHMARK, count_chat=chat_words(calls), table=traces)
     assert set(calls) == {"user", "assistant"}
     # D_SFT: every problem with a correct trace (16), p11 (16-word prompt) and p12 (14-word trace) included.
     # D_Pref, counted as words + 2: p18's 12-word prompt is 14 > 12; p06's rejected trace (9 words) is 11 > 10

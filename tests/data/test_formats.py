@@ -12,10 +12,19 @@ import datasets
 import pytest
 
 from redi.config import BuilderConfig, DataConfig
-from redi.data.builder import build_training_data
-from redi.data.formats import detect, prompts_of, resolve_format
-from redi.data.openr1 import DataError
-from redi.data.trl_builder import build_any
+from redi.data.build import build_rows, build_training_data, prepare
+from redi.data.errors import DataError
+from redi.data.formats import detect
+from redi.data.tables import prompts_of
+
+
+def build_any(cfg, count, texts):
+    return build_rows(cfg, count, texts)
+
+
+def resolve_format(cfg):
+    return prepare(cfg).fmt
+
 
 OPENR1 = Path(__file__).parent / "fixtures" / "openr1_hand.jsonl"
 
@@ -61,8 +70,7 @@ def test_standard_preference_pairs_are_d_pref_and_chosen_is_d_sft(tmp_path):
     assert built.funnel == {
         "rows_loaded": 5,
         "rows_max_rows": 5,
-        "rows_source": 5,
-        "rows_decontaminated": 5,
+        "rows_source": 5,  # no rows_decontaminated: decontamination is off (it did not run)
         "pairs_prompt_fits": 4,  # - the 7-word prompt
         "pairs_responses_fit": 3,  # - the 6-word rejected
         "sft_distinct_prompts": 4,  # "What is 3?" twice
@@ -167,7 +175,6 @@ def test_named_formats_and_column_map(tmp_path):
             [{"question": "q", "answer": "a"}],
             r"cannot tell the data format from the columns \['answer', 'question'\]",
         ),
-        ([{"prompt": "q", "completion": "a", "label": True}], "unpaired preference format"),
         (
             [{"prompt": "q", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": "", "rejected": "b"}],
             r"row 1, column 'chosen': empty response",

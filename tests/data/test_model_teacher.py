@@ -7,7 +7,7 @@ import random
 import pytest
 
 from redi.config import GraderConfig, ModelTeacherConfig, SyntheticTeacherConfig
-from redi.data.builder import build_from_traces
+from redi.data.build import build_rows
 from redi.data.synthetic import make_traces
 from redi.data.synthetic.model_teacher import THINK, GradedSample, draw_summary, teacher_rows
 from redi.data.synthetic.teacher import teacher_config, training_problems, validate_teacher_config
@@ -62,8 +62,8 @@ def test_the_papers_rules_turn_the_rows_into_d_sft_and_d_pref():
     data = OmegaConf.structured(DataConfig(synthetic=CFG))
     data.builder.shuffle_seed = 0
     data.builder.decontaminate = False
-    built = build_from_traces(
-        datasets.Dataset.from_list(teacher_rows(CFG, problems, samples)), data, None, None
+    built = build_rows(
+        data, None, None, table=datasets.Dataset.from_list(teacher_rows(CFG, problems, samples))
     )
     assert len(built.sft) == 2 and len(built.pairs) == 1  # problems 0 and 1 have a correct trace; 0 is mixed
     pair = built.pairs[0]

@@ -10,8 +10,9 @@ import datasets
 import pytest
 
 from redi.config import BuilderConfig, DataConfig
-from redi.data import openr1
-from redi.data.openr1 import DataError, load_traces
+from redi.data import sources
+from redi.data.build import load_rows as load_traces
+from redi.data.errors import DataError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "openr1_hand.jsonl"
 
@@ -63,7 +64,7 @@ def test_hub_source_calls_load_dataset_with_id_config_split(tmp_path, monkeypatc
         calls.append((path, name, kwargs))
         return real("parquet", data_files=str(parquet), split="train")
 
-    monkeypatch.setattr(openr1.datasets, "load_dataset", fake_hub)
+    monkeypatch.setattr(datasets, "load_dataset", fake_hub)
     cfg = DataConfig(source="hub", hub_id="open-r1/OpenR1-Math-220k", hub_config="default", split="train",
                      hub_revision="abc123")  # fmt: skip
     ds = load_traces(cfg)
@@ -75,7 +76,7 @@ def test_hub_errors_name_the_config(monkeypatch):
     def offline(*args, **kwargs):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(openr1.datasets, "load_dataset", offline)
+    monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataError, match=r"hub_id='open-r1/OpenR1-Math-Raw'.*no network"):
         load_traces(DataConfig(source="hub", hub_id="open-r1/OpenR1-Math-Raw"))
     with pytest.raises(DataError, match="data.hub_id: required"):
@@ -111,14 +112,11 @@ def test_synthetic_source_loads_the_teacher(monkeypatch):
     from redi.data import synthetic
 
     monkeypatch.setattr(synthetic, "generate_teacher_rows", lambda cfg: [good_row(0), good_row(1)])
-    cached = getattr(openr1, "_synthetic_traces", None)  # rows are memoised per process: start and end clean
-    if cached is not None:
-        cached.cache_clear()
+    sources.forget_reads()  # rows are read once per process: start and end clean
     try:
         assert load_traces(DataConfig(source="synthetic"))["uuid"] == ["u0", "u1"]
     finally:
-        if cached is not None:
-            cached.cache_clear()
+        sources.forget_reads()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -209,9 +207,12 @@ def test_invalid_json_line_is_named(tmp_path):
     ("cfg", "message"),
     [
         (DataConfig(source="local"), "data.path: required"),
-        (DataConfig(source="local", path="/nonexistent/x.jsonl"), "data.path: no such file"),
+        (
+            DataConfig(source="local", path="/nonexistent/x.jsonl"),
+            "data.path='/nonexistent/x.jsonl': no such file",
+        ),
         (DataConfig(source="files"), "data.source: unknown value 'files'"),
-        (DataConfig(builder=BuilderConfig(verifiers="all")), "data.builder.verifiers: unknown value 'all'"),
+        (DataConfig(builder=BuilderConfig(verifiers="all")), "data.builder.verifiers='all': expected one of"),
     ],
 )
 def test_bad_config_is_named(cfg, message):

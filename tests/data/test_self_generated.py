@@ -12,8 +12,7 @@ import datasets
 import pytest
 
 from redi.config import DataConfig, EvalConfig, TinyArchConfig
-from redi.data.builder import PAIR_COLUMNS, SFT_COLUMNS, BuiltData
-from redi.data.openr1 import DataError
+from redi.data.errors import DataError
 from redi.data.self_generated import (
     Sample,
     Sampler,
@@ -25,6 +24,7 @@ from redi.data.self_generated import (
     task_problems,
     validate_self_generated,
 )
+from redi.data.tables import PAIR_COLUMNS, SFT_COLUMNS, BuiltData
 from redi.model.engines import Generation
 from redi.model.load import build_tiny_model, save_model, train_tokenizer
 from redi.model.source import ModelSource

@@ -11,8 +11,8 @@ import datasets
 import pytest
 
 from redi.config import BuilderConfig, DataConfig, SyntheticTeacherConfig
-from redi.data.builder import build_from_traces
-from redi.data.openr1 import validate_dataset
+from redi.data.build import build_rows
+from redi.data.formats.openr1 import check_rows
 from redi.data.synthetic import (
     ERROR_TYPES,
     Num,
@@ -106,7 +106,7 @@ def test_a_corrupted_step_propagates_to_the_answer():
 def test_schema_and_shape(rows):
     assert len(rows) == 250
     ds = datasets.Dataset.from_list(rows)
-    validate_dataset(ds, "synthetic", ["problem", "answer", "generations", "correctness_math_verify",
+    check_rows(ds.data.table, "synthetic", ["problem", "answer", "generations", "correctness_math_verify",
                                        "correctness_llama", "error_types", "is_reasoning_complete"])  # fmt: skip
     counts = collections.Counter(len(r["generations"]) for r in rows)
     assert set(counts) == {2, 3, 4}
@@ -179,7 +179,7 @@ def test_heldout_shares_no_problem_with_training(rows):
 
 def test_builder_makes_sft_and_pairs_from_teacher_rows(rows):
     cfg = DataConfig(source="synthetic", synthetic=SMALL, builder=BuilderConfig(decontaminate=False))
-    built = build_from_traces(datasets.Dataset.from_list(rows), cfg, lambda ts: [len(t) for t in ts], None)
+    built = build_rows(cfg, lambda ts: [len(t) for t in ts], None, table=datasets.Dataset.from_list(rows))
     with_correct = sum(any(r["correctness_math_verify"]) for r in rows)
     with_both = sum(any(r["correctness_math_verify"]) and not all(r["correctness_math_verify"]) for r in rows)
     assert built.funnel["sft_rows"] == with_correct and built.funnel["pair_rows"] == with_both

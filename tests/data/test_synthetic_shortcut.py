@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from redi.config import BuilderConfig, DataConfig, SyntheticTeacherConfig
-from redi.data.builder import build_from_traces
+from redi.data.build import build_rows
 from redi.data.synthetic import (
     Num,
     Problem,
@@ -84,7 +84,7 @@ def test_builder_pairs_have_the_shortcut_in_the_rejected(rows):
     import datasets
 
     cfg = DataConfig(source="synthetic", synthetic=SHORTCUT, builder=BuilderConfig(decontaminate=False))
-    built = build_from_traces(datasets.Dataset.from_list(rows), cfg, lambda ts: [len(t) for t in ts], None)
+    built = build_rows(cfg, lambda ts: [len(t) for t in ts], None, table=datasets.Dataset.from_list(rows))
     chosen = sum(shortcut_counts(t)[0] for t in built.pairs["chosen"])
     rejected = sum(shortcut_counts(t)[0] for t in built.pairs["rejected"])
     assert len(built.pairs) > 100 and rejected > 2.5 * chosen
@@ -102,8 +102,8 @@ def test_swap_pairs_inverts_the_labels(rows):
 
     ds = datasets.Dataset.from_list(rows)
     cfg = DataConfig(source="synthetic", synthetic=SHORTCUT, builder=BuilderConfig(decontaminate=False))
-    plain = build_from_traces(ds, cfg, lambda ts: [len(t) for t in ts], None).pairs
+    plain = build_rows(cfg, lambda ts: [len(t) for t in ts], None, table=ds).pairs
     cfg.builder.swap_pairs = True
-    swapped = build_from_traces(ds, cfg, lambda ts: [len(t) for t in ts], None).pairs
+    swapped = build_rows(cfg, lambda ts: [len(t) for t in ts], None, table=ds).pairs
     assert swapped["chosen"] == plain["rejected"] and swapped["rejected"] == plain["chosen"]
     assert all(extract_answer(t) != a for t, a in zip(swapped["chosen"], swapped["answer"], strict=True))

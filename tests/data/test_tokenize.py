@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from redi.data.openr1 import DataError
+from redi.data.errors import DataError
 from redi.data.tokenize import (
     Encoder,
     TokenizationSettings,

@@ -97,8 +97,10 @@ def test_a_standard_trl_preference_file_trains(tmp_path):
 
 def test_a_conversational_trl_file_trains_and_a_user_benchmark_is_evaluated(tmp_path):
     path = write_jsonl(tmp_path / "chats.jsonl", conversational_rows())
+    # problems no training prompt holds (local data is decontaminated against the benchmarks: "What is 3 + 2?"
+    # would remove that training pair)
     bench = write_jsonl(
-        tmp_path / "mine.jsonl", [{"question": f"What is {i} + 2?", "gold": str(i + 2)} for i in range(5)]
+        tmp_path / "mine.jsonl", [{"question": f"What is {i} + 20?", "gold": str(i + 20)} for i in range(5)]
     )
     out, run_dir = run(
         tmp_path,
@@ -115,4 +117,4 @@ def test_a_conversational_trl_file_trains_and_a_user_benchmark_is_evaluated(tmp_
     ]
     num_samples = 2  # the smoke experiment's eval.num_samples
     assert len(samples) == 5 * num_samples and {s["benchmark"] for s in samples} == {"mine"}
-    assert sorted({s["gold"] for s in samples}) == [str(i + 2) for i in range(5)]
+    assert sorted({s["gold"] for s in samples}) == [str(i + 20) for i in range(5)]

@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 
 import redi.run  # noqa: F401  (registers schemas and resolvers)
 from redi.config import DataConfig
-from redi.data.openr1 import DataError, load_traces
+from redi.data.build import load_rows as load_traces
+from redi.data.errors import DataError
 from redi.validate import ConfigError, validate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,8 +91,8 @@ BAD_CONFIGS = [
     ),
     (["model.init_from=/no/such/model"], "model.init_from: local path '/no/such/model' does not exist"),
     (["data.source=local"], "data.path: required when data.source=local"),
-    (["data.source=local", "data.path=/tmp"], "data.path='/tmp': is a directory"),
-    (["data.source=local", "data.path=/no/such.jsonl"], "data.path='/no/such.jsonl': file does not exist"),
+    (["data.source=local", "data.path=/no/such/*.jsonl"], "data.path='/no/such/*.jsonl': no file matches"),
+    (["data.source=local", "data.path=/no/such.jsonl"], "data.path='/no/such.jsonl': no such file"),
     (["data.source=hub"], "data.hub_id: required when data.source=hub"),
     (["data.max_length=0"], "data.max_length=0: must be >= 1"),
     (["data.truncation=middle"], "data.truncation='middle': expected one of"),
@@ -295,7 +296,8 @@ def test_a_50_mb_row_is_refused_with_bounded_memory(tmp_path):
     with open(path, "wb") as f:
         f.write(b'{"problem": "' + b"7" * (50 * 2**20) + b'"}\n')
     code = (
-        "import resource, sys\nfrom redi.config import DataConfig\nfrom redi.data.openr1 import DataError, load_traces\n"
+        "import resource, sys\nfrom redi.config import DataConfig\nfrom redi.data.build import load_rows as load_traces\n"
+        "from redi.data.errors import DataError\n"
         f"try:\n    load_traces(DataConfig(source='local', path={str(path)!r}))\nexcept DataError as e:\n    print(e)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
     )
