@@ -48,19 +48,21 @@ class Prepared:
     impl: Format
 
 
-def prepare(cfg: Any) -> Prepared:
-    """Open ``cfg``'s source and resolve ``data.format`` against its columns and first row."""
+def prepare(cfg: Any, table: pa.Table | None = None) -> Prepared:
+    """Open ``cfg``'s source and resolve ``data.format`` against its columns and first row (``table``: rows given
+    instead of the source's, as tools and tests give them)."""
     name = getattr(cfg, "format", formats.AUTO) or formats.AUTO
     if name != formats.AUTO:
         formats.get_format(name)  # an unknown name is named before any file is opened
-    source = open_source(cfg)
+    source = open_source(cfg) if table is None else Source(cfg.source, str(cfg.path or cfg.source), cfg)
     if source.kind == "synthetic":
         if name not in (formats.AUTO, "openr1"):
             raise DataError(f"data.format={name}: the synthetic teacher writes openr1 traces")
-        return Prepared(
-            source, DataFormat("openr1", how="the synthetic teacher"), formats.get_format("openr1")
-        )
-    columns, row = source.first_row()
+        return Prepared(source, DataFormat("openr1", how="the synthetic teacher"), formats.get_format("openr1"))
+    if table is None:
+        columns, row = source.first_row()
+    else:
+        columns, row = table.column_names, (table.slice(0, 1).to_pylist() or [{}])[0]
     fmt = formats.resolve(name, columns, row, source.origin)
     return Prepared(source, fmt, formats.get_format(fmt.name))
 
@@ -151,13 +153,13 @@ def build_rows(
     """The build in memory, without a cache (tools and tests); ``table``: rows already read (an Arrow table or a
     datasets.Dataset; else the source's)."""
     rules.check_builder(cfg)
-    prep = prepare(cfg)
+    if table is not None and not isinstance(table, pa.Table):  # a datasets.Dataset
+        table = (table.flatten_indices() if table._indices is not None else table).data.table
+    prep = prepare(cfg, table)
     log.info(prep.impl.describe(prep.fmt))
     if table is None:
         table = read_rows(prep, cfg)
     else:
-        if not isinstance(table, pa.Table):  # a datasets.Dataset
-            table = (table.flatten_indices() if table._indices is not None else table).data.table
         prep.impl.check_table(table, prep.source.origin, prep.fmt, cfg)
     funnel: dict[str, int] = {}
     pieces, n_rows = _candidates(prep, table, cfg, contamination_texts, funnel)

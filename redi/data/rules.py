@@ -189,8 +189,7 @@ class _Fits:
     def __init__(self, cands: pa.Table, needed: np.ndarray, cfg: Any, limits: Limits) -> None:
         self.cfg, self.limits, self.b = cfg, limits, cfg.builder
         self.cands = cands
-        self.position = {int(r): k for k, r in enumerate(needed)}
-        self.needed = needed
+        self.needed = np.unique(needed)  # sorted: a candidate's place in it is found by searchsorted
         self.tokenised = 0
         self._prompt_ok = self._within(self._prompt_texts(), limits.user, self.b.max_prompt_tokens)
         self._response_ok: dict[str, np.ndarray] = {}
@@ -212,7 +211,7 @@ class _Fits:
         return counts <= limit
 
     def _at(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray([self.position[int(r)] for r in rows], dtype=np.int64)
+        return np.searchsorted(self.needed, rows)
 
     def prompt(self, rows: np.ndarray) -> np.ndarray:
         return self._prompt_ok[self._at(rows)] if len(rows) else np.ones(0, dtype=bool)

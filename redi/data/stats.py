@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     count = _token_counter(rows, args.tokenizer, args.vocab_size)
     stats = teacher_stats(rows, count)
 
-    import pyarrow as pa
+    from redi.data.sources.files import rows_table
 
     data_cfg = DataConfig(source="synthetic", synthetic=cfg, builder=BuilderConfig(decontaminate=False))
-    funnel = build_rows(data_cfg, count, None, table=pa.Table.from_pylist(rows)).funnel
+    funnel = build_rows(data_cfg, count, None, table=rows_table(rows)).funnel
     heldout = len(heldout_problems(cfg))
     print(format_report(stats, funnel, heldout))
     result = {"config": vars(args), "stats": stats, "funnel": funnel, "heldout_problems": heldout}

@@ -22,7 +22,7 @@ from redi.config.checks import plain
 from redi.data.errors import DataError
 from redi.data.sources import stored
 from redi.data.sources.columns import map_columns, map_row
-from redi.data.sources.files import RowCheck, check_file_size, first_row, read_file
+from redi.data.sources.files import RowCheck, check_file_size, first_row, read_file, rows_table
 from redi.data.sources.paths import data_files
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def _synthetic_rows(settings: str) -> pa.Table:
             )
         path = Path(cfg.model_teacher.traces)
         return stored.concat(list(read_file(path, max_row_mb=4096.0)), str(path))
-    return pa.Table.from_pylist(generate_teacher_rows(cfg))
+    return rows_table(generate_teacher_rows(cfg))
 
 
 # the teacher's modules that make the rows (not its reader, classify.py), and the grader that labels its traces

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from redi.data.errors import DataError
@@ -105,6 +106,7 @@ def _read_json_lines(
 ) -> Iterator[pa.Table]:
     piece: list[tuple[int, bytes]] = []  # (line number, line) not yet parsed
     size = rows = 0
+    schema: list[pa.Schema | None] = [None]  # the types so far: later pieces are parsed with them
     for lineno, line, text in _lines(path, max_row_mb):
         if rows == 0 and not piece and text.lstrip().startswith("["):
             yield _read_json_array(path, check_rows)
@@ -112,38 +114,93 @@ def _read_json_lines(
         piece.append((lineno, line))
         size += len(line)
         if size >= CHUNK_BYTES:
-            yield _parse_piece(path, piece, rows, answer_key, check_rows)
+            yield _parse_piece(path, piece, rows, answer_key, check_rows, schema)
             rows += len(piece)
             piece, size = [], 0
     if piece:
-        yield _parse_piece(path, piece, rows, answer_key, check_rows)
+        yield _parse_piece(path, piece, rows, answer_key, check_rows, schema)
         rows += len(piece)
     if rows == 0:
         raise _empty(path)
 
 
 def _parse_piece(
-    path: Path, piece: list[tuple[int, bytes]], first_row: int, answer_key: str, check_rows: RowCheck | None
+    path: Path,
+    piece: list[tuple[int, bytes]],
+    first_row: int,
+    answer_key: str,
+    check_rows: RowCheck | None,
+    schema: list[pa.Schema | None],
 ) -> pa.Table:
-    """Arrow's parse of some JSON lines; what it refuses is named by line (and by row, through ``check_rows``)."""
+    """Some JSON lines as a table, with the types of the pieces before (``schema[0]``, widened here).
+
+    Arrow's JSON parser runs only with types given: inferring them, Arrow 26 misreads a list column that begins
+    null and holds nulls ([null, [null, false]] -> [null, [false, true]]). So the first piece, and any piece with
+    a column or type not seen before, is parsed by Python, which also names the line or row of bad data.
+    """
     import pyarrow.json as pj
 
-    data = b"".join(line if line.endswith(b"\n") else line + b"\n" for _, line in piece)
-    longest = max(len(line) for _, line in piece)
-    options = pj.ReadOptions(block_size=max(1 << 20, 2 * longest + 1024), use_threads=True)
-    try:
-        table = pj.read_json(io.BytesIO(data), read_options=options)
-    except pa.ArrowException as arrow_error:
+    table = None
+    if schema[0] is not None:
+        data = b"".join(line if line.endswith(b"\n") else line + b"\n" for _, line in piece)
+        longest = max(len(line) for _, line in piece)
+        read = pj.ReadOptions(block_size=max(1 << 20, 2 * longest + 1024), use_threads=True)
+        parse = pj.ParseOptions(explicit_schema=_typed(schema[0]), unexpected_field_behavior="error")
+        try:
+            table = pj.read_json(io.BytesIO(data), read_options=read, parse_options=parse)
+        except pa.ArrowException:
+            table = None  # a new column, another type, or bad data: Python's parse says which
+        if table is not None and not all(_offsets_ok(c) for col in table.columns for c in col.chunks):
+            table = None
+        if table is not None and answer_key in table.column_names and table.column(answer_key).null_count:
+            _python_rows(path, piece, answer_key)  # a null answer, or rows without the field (allowed)
+    if table is None:
         rows = _python_rows(path, piece, answer_key)
-        if check_rows is not None:
-            for k, row in enumerate(rows):
-                check_rows(first_row + k, row)
-        raise DataError(
-            f"{path}: rows pass the checks but Arrow could not load them: {arrow_error}"
-        ) from None
-    if answer_key in table.column_names and table.column(answer_key).null_count:
-        _python_rows(path, piece, answer_key)  # a null answer, or rows without the field (allowed)
+        try:
+            table = rows_table(rows)
+        except (pa.ArrowException, TypeError) as arrow_error:
+            if check_rows is not None:
+                for k, row in enumerate(rows):
+                    check_rows(first_row + k, row)
+            raise DataError(f"{path}: rows pass the checks but Arrow could not load them: {arrow_error}") from None
+        try:
+            schema[0] = table.schema if schema[0] is None else pa.unify_schemas(
+                [schema[0], table.schema], promote_options="permissive"
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # the pieces are unified (or refused, naming the column) when they are put together
     return table
+
+
+def rows_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Row dicts as a table with every key any row has (``Table.from_pylist`` takes the first row's keys only)."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    return pa.Table.from_pydict({k: [row.get(k) for row in rows] for k in keys})
+
+
+def _typed(schema: pa.Schema) -> pa.Schema:
+    """``schema`` without the fields whose type holds ``null`` anywhere (Arrow would read any value there as null,
+    silently): a piece that has values for them is parsed by Python and widens the schema."""
+
+    def has_null(t: pa.DataType) -> bool:
+        if pa.types.is_null(t):
+            return True
+        return any(has_null(t.field(i).type) for i in range(t.num_fields)) if t.num_fields else False
+
+    return pa.schema([f for f in schema if not has_null(f.type)])
+
+
+def _offsets_ok(array: pa.Array) -> bool:
+    """Whether every list in ``array`` (nested in lists and structs too) has offsets within its values."""
+    if pa.types.is_struct(array.type):
+        return all(_offsets_ok(array.field(i)) for i in range(array.type.num_fields))
+    if not (pa.types.is_list(array.type) or pa.types.is_large_list(array.type)):
+        return True
+    offsets = array.offsets.to_numpy()
+    values = array.values
+    if len(offsets) and (offsets[0] < 0 or offsets[-1] > len(values) or (np.diff(offsets) < 0).any()):
+        return False
+    return _offsets_ok(values)
 
 
 def _python_rows(path: Path, piece: list[tuple[int, bytes]], answer_key: str) -> list[dict[str, Any]]:
@@ -184,7 +241,7 @@ def _json_array(path: Path) -> list[dict[str, Any]]:
 def _read_json_array(path: Path, check_rows: RowCheck | None) -> pa.Table:
     rows = _json_array(path)
     try:
-        return pa.Table.from_pylist(rows)
+        return rows_table(rows)
     except (pa.ArrowException, TypeError) as arrow_error:
         if check_rows is not None:
             for i, row in enumerate(rows):

@@ -29,14 +29,26 @@ def unify(schemas: list[pa.Schema], origin: str) -> pa.Schema:
         ) from None
 
 
+def _has_null(t: pa.DataType) -> bool:
+    return pa.types.is_null(t) or any(_has_null(t.field(i).type) for i in range(t.num_fields))
+
+
+def _column(table: pa.Table, field: pa.Field) -> pa.ChunkedArray:
+    if field.name not in table.column_names:
+        return pa.chunked_array([pa.nulls(len(table), field.type)], field.type)
+    column = table.column(field.name)
+    if column.type.equals(field.type):
+        return column
+    if _has_null(column.type):  # Arrow's cast from a nested null type can write invalid offsets: rebuild it
+        return pa.chunked_array([pa.array(column.to_pylist(), type=field.type)], field.type)
+    return column.cast(field.type)
+
+
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with ``schema``'s columns in its order (a column it lacks is all null), cast to its types."""
     if table.schema.equals(schema):
         return table
-    columns = [
-        table.column(f.name) if f.name in table.column_names else pa.nulls(len(table), f.type) for f in schema
-    ]
-    return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
+    return pa.Table.from_arrays([_column(table, f) for f in schema], schema=schema)
 
 
 def concat(pieces: list[pa.Table], origin: str) -> pa.Table:
