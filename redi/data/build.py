@@ -1,18 +1,19 @@
 """D_SFT and D_Pref for a data config, read top to bottom: sources -> formats -> rules -> tables.
 
 1. the source (redi.data.sources): a local file, folder or glob of shards, a hub dataset or the synthetic teacher;
-   its fingerprint keys the cache, its first row tells the format;
+   its fingerprint keys the cache, its first row tells the format; its rows come a piece at a time;
 2. the format (redi.data.formats): ``data.format`` or the one detected from the columns; it checks every row
    (naming the first bad row and column) and turns the kept rows into candidates;
 3. the rules (redi.data.rules): max_rows, the format's own, drop_sources, decontamination, the paper's shuffle,
    the token limits, each counted into the funnel (redi.data.funnel);
 4. the tables (redi.data.tables): D_SFT and D_Pref saved as memory-mapped Arrow files.
 
-:func:`build_training_data` caches the build in ``<cache>/data/<key>/`` and its stages on the way (the source's
-parse as ``<cache>/data-stages/source-<key>/``, the candidates as ``cands-<key>/`` beside it), each published whole under a lock, so a killed
-build restarts from the last stage it finished and builds that differ only in later settings share the earlier
-stages. Rows flow as Arrow tables a piece at a time: memory stays bounded whatever the data's size. Each stage
-logs a start and an end line (and progress lines while tokens are counted).
+:func:`build_training_data` caches the build in ``<cache>/data/<key>/`` and, on the way, its candidates stage
+(every row read, checked, filtered and turned into candidates, decontaminated) in
+``<cache>/data-stages/cands-<key>/``, each published whole under a lock: a killed build restarts from the last stage
+it finished, and builds that differ only in the token limits, the tokenizer or the shuffle share the candidates.
+Rows flow as Arrow tables a piece at a time and candidates are written to disk as they come, so memory stays
+bounded whatever the data's size. Each stage logs a start and an end line, and counting tokens logs progress.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from redi.data import formats, rules, tables
 from redi.data.build_key import cache_key, candidates_key
 from redi.data.errors import DataError
-from redi.data.formats.base import CANDIDATE_SCHEMA, DataFormat, Format
+from redi.data.formats.base import CANDIDATE_SCHEMA, DataFormat, Format, Rows
 from redi.data.funnel import empty_message, format_funnel
 from redi.data.lengths import counters, workers
 from redi.data.sources import Source, open_source, stored
@@ -58,7 +60,8 @@ def prepare(cfg: Any, table: pa.Table | None = None) -> Prepared:
     if source.kind == "synthetic":
         if name not in (formats.AUTO, "openr1"):
             raise DataError(f"data.format={name}: the synthetic teacher writes openr1 traces")
-        return Prepared(source, DataFormat("openr1", how="the synthetic teacher"), formats.get_format("openr1"))
+        openr1 = DataFormat("openr1", how="the synthetic teacher")
+        return Prepared(source, openr1, formats.get_format("openr1"))
     if table is None:
         columns, row = source.first_row()
     else:
@@ -67,46 +70,109 @@ def prepare(cfg: Any, table: pa.Table | None = None) -> Prepared:
     return Prepared(source, fmt, formats.get_format(fmt.name))
 
 
-def read_rows(prep: Prepared, cfg: Any, store: Path | None = None) -> pa.Table:
-    """Every row of the source, checked by the format (DataError names the first bad row and column)."""
-    impl, fmt, origin = prep.impl, prep.fmt, prep.source.origin
+def _pieces(prep: Prepared, cfg: Any, table: pa.Table | None):
+    """The source's pieces (or ``table`` as one), each checked by the format as it is read."""
+    impl, fmt = prep.impl, prep.fmt
 
-    def check(index: int, row: dict[str, Any]) -> None:
+    def check(index: int, row: dict[str, Any], origin: str) -> None:
         impl.check_row(index, row, origin, fmt)
 
-    with phase("read"):
-        table = prep.source.read(check, store)
-    with phase("check rows"):
-        impl.check_table(table, origin, fmt, cfg)
-    log.info("data: %d rows from %s", len(table), origin)
-    return table
+    if table is not None:
+        yield table, prep.source.origin, 0
+        return
+    for piece in prep.source.pieces(check):
+        yield piece.table, piece.origin, piece.start
+
+
+def read_rows(prep: Prepared, cfg: Any, table: pa.Table | None = None) -> Iterator[tuple[pa.Table, str, int]]:
+    """(rows, where, first row number there) of every piece of the source, checked by the format."""
+    for rows, origin, start in _pieces(prep, cfg, table):
+        prep.impl.check_table(rows, origin, prep.fmt, cfg, start)
+        yield rows, origin, start
 
 
 def load_rows(cfg: Any):
-    """The checked rows of ``cfg``'s source as a ``datasets.Dataset`` (for tools and tests; no cache)."""
+    """The checked rows of ``cfg``'s source as one ``datasets.Dataset`` (for tools and tests; no cache)."""
     rules.check_builder(cfg)
-    return tables.in_memory(read_rows(prepare(cfg), cfg))
+    prep = prepare(cfg)
+    return tables.in_memory(stored.concat([t for t, _, _ in read_rows(prep, cfg)], prep.source.origin))
 
 
 def tokenizer_texts(cfg: Any) -> tuple[int, Iterator[str]]:
     """(rows, texts): every prompt and response of ``cfg``'s data, to train the tiny model's tokenizer from scratch."""
     prep = prepare(cfg)
-    table = read_rows(prep, cfg)
-    return len(table), prep.impl.texts(table, prep.fmt)
+    pieces = [
+        t for t, _, _ in read_rows(prep, cfg)
+    ]  # small data (a tiny model is trained from scratch on it)
+    return sum(len(t) for t in pieces), (text for t in pieces for text in prep.impl.texts(t, prep.fmt))
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the build
+# the stages
 
 
-def _candidates(prep: Prepared, table: pa.Table, cfg: Any, texts: list[str] | None, funnel: dict[str, int]):
-    """(candidate pieces, n_rows): the row rules and the format's candidates (funnel counts filled in)."""
-    table = rules.first_rows(table, cfg.builder.max_rows, funnel)
-    index = rules.contamination_index(cfg, texts)
-    processes = workers(int(getattr(cfg, "num_workers", 0) or 0))
-    with phase("row rules"):
-        rows = rules.kept_rows(prep.impl, prep.fmt, table, cfg, index, processes, prep.source.origin, funnel)
-    return prep.impl.candidates(rows, prep.fmt, cfg, prep.source.origin, funnel), len(table)
+def _row_pieces(prep: Prepared, cfg: Any, table: pa.Table | None, funnel: dict[str, int]) -> Iterator[Rows]:
+    """Every piece read, checked, cut to max_rows and through the row rules (counts added into ``funnel``)."""
+    max_rows = cfg.builder.max_rows
+    offset = 0
+    funnel.update(rows_loaded=0, rows_max_rows=0)
+    for rows, origin, _start in read_rows(prep, cfg, table):
+        funnel["rows_loaded"] += len(rows)
+        kept_rows = rows if max_rows is None else rows.slice(0, max(0, max_rows - offset))
+        funnel["rows_max_rows"] += len(kept_rows)
+        kept = rules.row_rules(prep.impl, kept_rows, cfg, funnel)
+        yield Rows(kept_rows, kept, offset, origin)
+        offset += len(kept_rows)
+
+
+def _candidates(prep: Prepared, cfg: Any, texts, table, store: Path | None):
+    """(candidates, which survive decontamination, rows after max_rows, the funnel so far): the candidates stage,
+    written to ``store`` as it goes when given (else kept in memory)."""
+    funnel: dict[str, int] = {}
+    with phase("read, check and select rows"):
+        pieces = prep.impl.candidates(_row_pieces(prep, cfg, table, funnel), prep.fmt, cfg)
+        if store is not None:
+            stored.store(pieces, store)
+            cands = stored.load(store)
+        else:
+            cands = pa.concat_tables([_empty_candidates(prep.impl), *pieces])
+    cands = (
+        stored.conform(cands, _empty_candidates(prep.impl).schema)
+        if len(cands)
+        else _empty_candidates(prep.impl)
+    )
+    with phase("decontaminate"):
+        index = rules.contamination_index(cfg, texts)
+        processes = workers(int(getattr(cfg, "num_workers", 0) or 0))
+        alive = rules.decontaminated(prep.impl, cands, index, processes, funnel)
+    for step in prep.impl.counts:  # the format's own counts, over the rows decontamination kept
+        funnel[step] = int(cands.column(step).to_numpy()[alive].sum()) if len(cands) else 0
+    return cands, alive, funnel["rows_max_rows"], funnel
+
+
+def _empty_candidates(impl: Format) -> pa.Table:
+    return pa.schema([*CANDIDATE_SCHEMA, *((c, pa.int64()) for c in impl.counts)]).empty_table()
+
+
+def _stored_candidates(prep: Prepared, cfg: Any, texts, stages: Path, inputs: dict, decontaminate: bool):
+    """The candidates stage, cached under ``stages`` (memory-mapped when read back)."""
+    from redi.infra.cache import building
+
+    target = stages / candidates_key(inputs, prep.fmt, decontaminate)
+    with building(target, f"the data candidates {target.name}") as work:
+        if work is not None:
+            cands, alive, n_rows, funnel = _candidates(prep, cfg, texts, None, work / "rows")
+            np.save(work / "alive.npy", alive)
+            (work / "stage.json").write_text(json.dumps({"n_rows": n_rows, "funnel": funnel}, indent=2))
+            del cands
+    stage = json.loads((target / "stage.json").read_text())
+    cands = stored.load(target / "rows")
+    cands = (
+        stored.conform(cands, _empty_candidates(prep.impl).schema)
+        if len(cands)
+        else _empty_candidates(prep.impl)
+    )
+    return cands, np.load(target / "alive.npy"), stage["n_rows"], dict(stage["funnel"])
 
 
 def _limits(cfg: Any, count_tokens, count_chat, tokenizer) -> rules.Limits | None:
@@ -116,13 +182,13 @@ def _limits(cfg: Any, count_tokens, count_chat, tokenizer) -> rules.Limits | Non
     return rules.Limits(user, assistant, workers(int(getattr(cfg, "num_workers", 0) or 0)))
 
 
-def _tables(prep: Prepared, cands: pa.Table, n_rows: int, cfg: Any, limits, funnel: dict[str, int]):
-    """(sft pieces, pairs pieces, their schemas) in the shuffled order, within the token limits."""
+def _tables(prep: Prepared, cands: pa.Table, alive: np.ndarray, n_rows: int, cfg: Any, limits, funnel):
+    """((sft pieces, schema), (pairs pieces, schema)) in the shuffled order, within the token limits."""
     if limits is not None:
         progress = Progress(2 * len(cands), "count tokens", unit="texts")
         limits.on_chunk = progress.update
     with phase("shuffle and token limits"):
-        sft, pairs = rules.select(cands, prep.impl, n_rows, cfg, limits, funnel)
+        sft, pairs = rules.select(cands, alive, prep.impl, n_rows, cfg, limits, funnel)
     extra = (MESSAGES_COLUMN,) if prep.impl.keeps_messages else ()
     swap = bool(cfg.builder.swap_pairs)  # the label-inversion control: chosen = the rejected response
     sft_cols = dict(
@@ -142,6 +208,10 @@ def _tables(prep: Prepared, cands: pa.Table, n_rows: int, cfg: Any, limits, funn
     )
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# the build
+
+
 def build_rows(
     cfg: Any,
     count_tokens=None,
@@ -157,20 +227,12 @@ def build_rows(
         table = (table.flatten_indices() if table._indices is not None else table).data.table
     prep = prepare(cfg, table)
     log.info(prep.impl.describe(prep.fmt))
-    if table is None:
-        table = read_rows(prep, cfg)
-    else:
-        prep.impl.check_table(table, prep.source.origin, prep.fmt, cfg)
-    funnel: dict[str, int] = {}
-    pieces, n_rows = _candidates(prep, table, cfg, contamination_texts, funnel)
-    cands = pa.concat_tables([CANDIDATE_SCHEMA.empty_table(), *pieces])
+    cands, alive, n_rows, funnel = _candidates(prep, cfg, contamination_texts, table, None)
     limits = _limits(cfg, count_tokens, count_chat, tokenizer)
     out = []
-    for pieces_of, table_schema in _tables(prep, cands, n_rows, cfg, limits, funnel):
+    for pieces, schema in _tables(prep, cands, alive, n_rows, cfg, limits, funnel):
         out.append(
-            tables.in_memory(
-                pa.concat_tables([table_schema.empty_table(), *(p.cast(table_schema) for p in pieces_of)])
-            )
+            tables.in_memory(pa.concat_tables([schema.empty_table(), *(p.cast(schema) for p in pieces)]))
         )
     return BuiltData(sft=out[0], pairs=out[1], funnel=funnel)
 
@@ -198,10 +260,10 @@ def build_training_data(
             "build_training_data: tokenizer_key is required with count_tokens (it keys the cache)"
         )
     decontaminate = rules.decontaminates(cfg)
-    key, inputs = cache_key(cfg, tokenizer_key if count_tokens is not None else None, contamination_texts,
-                            decontaminate)  # fmt: skip
+    tok_key = tokenizer_key if count_tokens is not None else None
+    key, inputs = cache_key(cfg, tok_key, contamination_texts, decontaminate)
     target = Path(cache_dir) / "data" / key
-    stages = Path(cache_dir) / "data-stages"  # the source's parse and the candidates, beside the builds
+    stages = Path(cache_dir) / "data-stages"  # the candidates stage, beside the builds
     with building(target, f"the data build {key}") as work:
         if work is None:
             built = tables.load(target, key)
@@ -211,11 +273,10 @@ def build_training_data(
         log.info(prep.impl.describe(prep.fmt))
         if not decontaminate:
             log.info("data: no decontamination (%s)", _why_not_decontaminated(cfg))
-        cands, n_rows, funnel = _stored_candidates(
-            prep, cfg, contamination_texts, stages, inputs, decontaminate
-        )
+        cands, alive, n_rows, funnel = _stored_candidates(prep, cfg, contamination_texts, stages, inputs,
+                                                          decontaminate)  # fmt: skip
         limits = _limits(cfg, count_tokens, count_chat, tokenizer)
-        (sft, sft_schema), (pairs, pairs_schema) = _tables(prep, cands, n_rows, cfg, limits, funnel)
+        (sft, sft_schema), (pairs, pairs_schema) = _tables(prep, cands, alive, n_rows, cfg, limits, funnel)
         if funnel.get("sft_rows", 1) == 0 and funnel.get("pair_rows", 1) == 0:
             raise DataError(empty_message(funnel, "sft", prep.source.origin))
         with phase("write tables"):
@@ -231,24 +292,3 @@ def _why_not_decontaminated(cfg: Any) -> str:
     if cfg.builder.decontaminate is None:
         return "the synthetic teacher holds its evaluation problems out by construction"
     return "data.builder.decontaminate=false: training problems that are evaluation problems stay in"
-
-
-def _stored_candidates(prep, cfg, texts, store: Path, inputs: dict, decontaminate: bool):
-    """The candidates stage, cached: (memory-mapped candidates, rows after max_rows, the funnel so far)."""
-    from redi.infra.cache import building
-
-    target = store / candidates_key(inputs, prep.fmt, decontaminate)
-    with building(target, f"the data candidates {target.name}") as work:
-        if work is not None:
-            table = read_rows(prep, cfg, store)
-            funnel: dict[str, int] = {}
-            pieces, n_rows = _candidates(prep, table, cfg, texts, funnel)
-            with phase("candidates"):
-                stored.store(pieces, work / "rows")
-            (work / "stage.json").write_text(json.dumps({"n_rows": n_rows, "funnel": funnel}, indent=2))
-    stage = json.loads((target / "stage.json").read_text())
-    rows_dir = target / "rows"
-    cands = stored.load(rows_dir) if (rows_dir / "parts.json").is_file() else CANDIDATE_SCHEMA.empty_table()
-    if not len(cands):
-        cands = CANDIDATE_SCHEMA.empty_table()
-    return stored.conform(cands, CANDIDATE_SCHEMA), stage["n_rows"], dict(stage["funnel"])

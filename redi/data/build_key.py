@@ -27,6 +27,14 @@ def code_hash() -> str:
     return h.hexdigest()[:16]
 
 
+def files_hash(names: tuple[str, ...]) -> str:
+    """A hash of the named files of the data package (paths relative to redi/data), for caches of one part of it."""
+    h = hashlib.sha256()
+    for name in names:
+        h.update((PACKAGE / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def source_fingerprint(cfg: Any) -> dict[str, Any]:
     """What identifies the rows without loading them: teacher settings + code, file hashes, or hub id/revision."""
     return open_source(cfg).fingerprint()

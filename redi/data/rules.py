@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from redi.data.decontaminate import NgramIndex, contaminated
 from redi.data.errors import DataError
-from redi.data.formats.base import DataFormat, Format, Rows
+from redi.data.formats.base import Format
 from redi.data.lengths import LengthCounter, lengths
 
 log = logging.getLogger(__name__)
@@ -66,46 +66,36 @@ def contamination_index(cfg: Any, contamination_texts: list[str] | None) -> Ngra
     return NgramIndex(contamination_texts, cfg.builder.decontamination_ngram)
 
 
-def first_rows(table: pa.Table, max_rows: int | None, funnel: dict[str, int]) -> pa.Table:
-    """rows_loaded, rows_max_rows."""
-    funnel["rows_loaded"] = len(table)
-    if max_rows is not None and max_rows < len(table):
-        table = table.slice(0, max_rows)
-    funnel["rows_max_rows"] = len(table)
-    return table
-
-
-def kept_rows(
-    fmt_impl: Format,
-    fmt: DataFormat,
-    table: pa.Table,
-    cfg: Any,
-    index: NgramIndex | None,
-    processes: int,
-    origin: str,
-    funnel: dict[str, int],
-) -> Rows:
-    """The format's row rules, rows_source and rows_decontaminated, applied in that order."""
+def row_rules(impl: Format, table: pa.Table, cfg: Any, funnel: dict[str, int]) -> np.ndarray:
+    """The kept rows of one piece under the format's row rules and rows_source (counts added into ``funnel``)."""
     keep = np.ones(len(table), dtype=bool)
-    for step, mask in fmt_impl.filters(table, cfg):
+    for step, mask in impl.filters(table, cfg):
         keep &= mask
-        funnel[step] = int(keep.sum())
+        funnel[step] = funnel.get(step, 0) + int(keep.sum())
     drop = list(cfg.builder.drop_sources or [])
-    if drop and "source" in table.column_names:
+    if drop and "source" in table.column_names and len(table):
         sources = table.column("source")
         if not pa.types.is_string(sources.type):
             sources = pc.if_else(pc.is_valid(sources), pc.cast(sources, pa.string(), safe=False), None)
         keep &= ~pc.fill_null(pc.is_in(sources, pa.array(drop, pa.string())), False).to_numpy(
             zero_copy_only=False
         )
-    funnel["rows_source"] = int(keep.sum())
-    rows = Rows(table, np.flatnonzero(keep))
-    if index is not None:
-        pieces = [texts for _, texts in fmt_impl.problems(rows, fmt, origin)]
-        flags = np.asarray(contaminated(index, pieces, len(rows.kept), processes), dtype=bool)
-        rows = Rows(table, rows.kept[~flags] if len(flags) else rows.kept)
-        funnel["rows_decontaminated"] = len(rows.kept)
-    return rows
+    funnel["rows_source"] = funnel.get("rows_source", 0) + int(keep.sum())
+    return np.flatnonzero(keep)
+
+
+def decontaminated(
+    impl: Format, cands: pa.Table, index: NgramIndex | None, processes: int, funnel: dict[str, int]
+) -> np.ndarray:
+    """Which candidates share no n-gram with a benchmark problem (all of them when ``index`` is None), checked by
+    ``processes`` workers; rows_decontaminated counts the rows they come from, when decontamination ran."""
+    if index is None:
+        return np.ones(len(cands), dtype=bool)
+    problems = cands.column("problem")
+    pieces = (problems.slice(i, 5000).to_pylist() for i in range(0, len(problems), 5000))
+    keep = ~np.asarray(contaminated(index, pieces, len(problems), processes), dtype=bool)
+    funnel["rows_decontaminated"] = int(impl.rows_of(cands)[keep].sum())
+    return keep
 
 
 def shuffle_order(n_rows: int, seed: int, rows: np.ndarray) -> np.ndarray:
@@ -138,12 +128,18 @@ def _first_of_each_prompt(cands: pa.Table, order: np.ndarray) -> np.ndarray:
 
 
 def select(
-    cands: pa.Table, fmt_impl: Format, n_rows: int, cfg: Any, limits: Limits | None, funnel: dict[str, int]
+    cands: pa.Table,
+    alive: np.ndarray,
+    fmt_impl: Format,
+    n_rows: int,
+    cfg: Any,
+    limits: Limits | None,
+    funnel: dict[str, int],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(D_SFT, D_Pref) as candidate positions in the shuffled order, within the token limits."""
+    """(D_SFT, D_Pref) as positions of the ``alive`` candidates in the shuffled order, within the token limits."""
     b = cfg.builder
     order = shuffle_order(n_rows, b.shuffle_seed, cands.column("row").to_numpy())
-    has_chosen = pc.is_valid(cands.column("chosen")).to_numpy(zero_copy_only=False)
+    has_chosen = alive & pc.is_valid(cands.column("chosen")).to_numpy(zero_copy_only=False)
     has_both = has_chosen & pc.is_valid(cands.column("rejected")).to_numpy(zero_copy_only=False)
     sft = order[has_chosen[order]]
     if fmt_impl.sft_distinct_prompts:

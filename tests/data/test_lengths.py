@@ -66,7 +66,9 @@ def test_the_byte_bound_holds_for_every_text(tokenizer, mode):
         column = pa.chunked_array([pa.array(sample)])
         bounds = role_counter.upper_bounds(column, np.arange(len(sample)))
         counts = np.asarray(role_counter.count(sample))
-        assert (counts <= bounds).all(), [(t, c, b) for t, c, b in zip(sample, counts, bounds, strict=True) if c > b]
+        assert (counts <= bounds).all(), [
+            (t, c, b) for t, c, b in zip(sample, counts, bounds, strict=True) if c > b
+        ]
         assert (counts < bounds).any()  # and it is not vacuous: most texts take fewer tokens than bytes
 
 
@@ -77,9 +79,24 @@ def test_no_bound_for_a_tokenizer_that_is_not_byte_level():
     assert lengths.template_overhead(lambda t: t.strip()) is None  # content-dependent: no fixed wrapper
 
 
+def responses(n: int, seed: int = 3) -> list[str]:
+    """Short answers (their bytes decide), long prose (counted, fits) and long digit runs (counted, too long)."""
+    rng = random.Random(seed)
+    kinds = [
+        lambda: f"The answer is \\boxed{{{rng.randint(0, 99)}}}.",
+        lambda: " ".join(
+            rng.choice(["so", "then", "we", "add", "the", "terms", "数学", "é"]) for _ in range(60)
+        ),
+        lambda: "".join(rng.choice("0123456789") for _ in range(260)),
+    ]
+    return [kinds[k % 3]() if k % 4 == 0 else kinds[0]() for k in range(n)]
+
+
 def test_texts_within_the_bound_are_not_tokenised_and_the_build_is_the_full_counts(tokenizer):
-    rows = [{"prompt": f"Question {i}?", "chosen": t, "rejected": t[::-1] or "x"}
-            for i, t in enumerate(texts(300, seed=3)) if t.strip()]  # fmt: skip
+    answers = responses(300)
+    rows = [
+        {"prompt": f"Question {i}?", "chosen": a, "rejected": answers[-1 - i]} for i, a in enumerate(answers)
+    ]
     table = pa.Table.from_pylist(rows)
     encoder = Encoder(tokenizer, TokenizationSettings("{problem}", 4096, "keep_end", "chatml_think"))
     counted: list[int] = []
@@ -88,8 +105,8 @@ def test_texts_within_the_bound_are_not_tokenised_and_the_build_is_the_full_coun
         counted.append(len(batch))
         return encoder.count_chat_message(batch, role)
 
-    builder = BuilderConfig(max_prompt_tokens=20, max_response_tokens=60, decontaminate=False)
-    cfg = DataConfig(source="local", path=__file__, builder=builder, format="trl_preference")
+    builder = BuilderConfig(max_prompt_tokens=40, max_response_tokens=250, decontaminate=False)
+    cfg = DataConfig(source="local", path="rows.jsonl", builder=builder, format="trl_preference")
     fast = build_rows(cfg, encoder.count_tokens, None, count_chat, tokenizer, table=table)
     tokenised = sum(counted)
     counted.clear()
@@ -109,5 +126,7 @@ def test_worker_processes_count_and_decontaminate_as_one_process(monkeypatch):
     index = decontaminate.NgramIndex(["\\boxed{42}", "x^2+y^2 Ω"], 8)
     monkeypatch.setattr(decontaminate, "PARALLEL_FROM", 10)
     pieces = [sample[i : i + 700] for i in range(0, 3000, 700)]
-    assert decontaminate.contaminated(index, pieces, 3000, 2) == decontaminate.contaminated(index, pieces, 3000, 1)
+    assert decontaminate.contaminated(index, pieces, 3000, 2) == decontaminate.contaminated(
+        index, pieces, 3000, 1
+    )
     assert any(decontaminate.contaminated(index, pieces, 3000, 2))

@@ -72,8 +72,14 @@ def test_parquet_shards_and_the_cache_key_follow_every_shard(tmp_path):
     [
         ("{tmp}/nothing/*.jsonl", "data.path='{tmp}/nothing/*.jsonl': no file matches this pattern"),
         ("{tmp}/no_such.jsonl", "data.path='{tmp}/no_such.jsonl': no such file"),
-        ("{tmp}/empty_dir", "data.path='{tmp}/empty_dir': is a directory with no .jsonl, .json, .parquet file"),
-        ("{tmp}/t.csv", "data.path='{tmp}/t.csv': has extension '.csv'; expected one of .jsonl, .json, .parquet"),
+        (
+            "{tmp}/empty_dir",
+            "data.path='{tmp}/empty_dir': is a directory with no .jsonl, .json, .parquet file",
+        ),
+        (
+            "{tmp}/t.csv",
+            "data.path='{tmp}/t.csv': has extension '.csv'; expected one of .jsonl, .json, .parquet",
+        ),
         ("{tmp}/mixed", "data.path='{tmp}/mixed': the shards mix extensions ['.jsonl', '.parquet']"),
     ],
 )
@@ -86,7 +92,9 @@ def test_paths_that_cannot_be_read_are_named_as_typed(tmp_path, path, message):
     typed = path.format(tmp=tmp_path)
     with pytest.raises(DataError) as err:
         data_files(typed)
-    assert str(err.value) == message.format(tmp=tmp_path) or str(err.value).startswith(message.format(tmp=tmp_path))
+    assert str(err.value) == message.format(tmp=tmp_path) or str(err.value).startswith(
+        message.format(tmp=tmp_path)
+    )
 
 
 def test_rows_are_read_once_per_process(tmp_path, monkeypatch):
@@ -134,7 +142,7 @@ def test_json_lines_read_through_arrow_equal_pythons_json(tmp_path, monkeypatch)
         for _ in range(rng.randint(1, 40)):
             n = rng.randint(1, 4)
 
-            def verdicts():
+            def verdicts(n: int = n):
                 return None if rng.random() < 0.25 else [rng.choice([True, False, None]) for _ in range(n)]
 
             row = {"problem": "p", "generations": ["g"] * n, "l": verdicts(), "m": verdicts(),
@@ -150,4 +158,8 @@ def test_json_lines_read_through_arrow_equal_pythons_json(tmp_path, monkeypatch)
         table.validate(full=True)
         for want, got in zip(rows, table.to_pylist(), strict=True):
             assert (got["l"], got["m"]) == (want["l"], want.get("m")), (trial, want, got)
-            assert got["s"] == want["s"] or {k: got["s"][k] for k in want["s"]} == want["s"], (trial, want, got)
+            assert got["s"] == want["s"] or {k: got["s"][k] for k in want["s"]} == want["s"], (
+                trial,
+                want,
+                got,
+            )

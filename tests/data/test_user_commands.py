@@ -79,7 +79,9 @@ def test_sft_only_data_trains_and_a_preference_objective_on_it_is_one_line(tmp_p
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "completed" and status["data_funnel"]["sft_rows"] == 24
     assert status["data_funnel"]["pair_rows"] == 0
-    line = refused(redi_run(tmp_path / "pref", *common, "data.format=trl_prompt_completion", "objective=redi"))
+    line = refused(
+        redi_run(tmp_path / "pref", *common, "data.format=trl_prompt_completion", "objective=redi")
+    )
     assert "data.format=trl_prompt_completion: that format has no pairs" in line and "objective=sft" in line
     line = refused(redi_run(tmp_path / "auto", *common, "objective=dpo"))  # detected from the columns
     assert f"{path} is trl_prompt_completion (detected from its columns): that format has no pairs" in line
@@ -87,7 +89,10 @@ def test_sft_only_data_trains_and_a_preference_objective_on_it_is_one_line(tmp_p
 
 def test_an_unknown_format_is_refused_before_compute(tmp_path):
     line = refused(redi_run(tmp_path, "experiment=smoke", "data.format=sharegpt"))
-    assert "data.format='sharegpt': expected one of auto, kto, openr1, trl_preference, trl_prompt_completion" in line
+    assert (
+        "data.format='sharegpt': expected one of auto, kto, openr1, trl_preference, trl_prompt_completion"
+        in line
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

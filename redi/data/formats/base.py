@@ -49,18 +49,21 @@ class DataFormat:
 
 @dataclass
 class Rows:
-    """The source's rows a format reads: ``table`` (after column_map and max_rows) and the kept row numbers."""
+    """Some of the source's rows a format reads: ``table`` (a piece, after column_map and max_rows), the kept row
+    numbers in it, the piece's first row number in the source (``offset``) and where the piece is (for messages)."""
 
     table: pa.Table
     kept: np.ndarray  # int64 indices into table, ascending
+    offset: int = 0
+    origin: str = ""
 
-    def chunks(self, columns: list[str], size: int = 2048) -> Iterator[tuple[np.ndarray, pa.Table]]:
-        """(row numbers, those rows' ``columns``) in pieces of ``size`` rows, so no piece holds the whole table."""
+    def chunks(self, columns: list[str], size: int = 512) -> Iterator[tuple[np.ndarray, pa.Table]]:
+        """(row numbers in the source, those rows' ``columns``) ``size`` rows at a time."""
         present = [c for c in columns if c in self.table.column_names]
         view = self.table.select(present)
         for start in range(0, len(self.kept), size):
             rows = self.kept[start : start + size]
-            yield rows, view.take(pa.array(rows))
+            yield rows + self.offset, view.take(pa.array(rows))
 
 
 class Format:
@@ -78,7 +81,10 @@ class Format:
     sft_limits: ClassVar[bool | None] = (
         None  # D_SFT under the token limits: None = data.builder.sft_length_limits
     )
-    keeps_messages: ClassVar[bool] = True  # D_SFT / D_Pref carry the prompt_messages column
+    keeps_messages: ClassVar[bool] = True
+    counts: ClassVar[
+        tuple[str, ...]
+    ] = ()  # funnel steps counted per candidate (summed over the kept ones)  # D_SFT / D_Pref carry the prompt_messages column
 
     def detect(self, columns: set[str], row: dict[str, Any]) -> DataFormat | None:
         """The resolved format when ``columns`` (and the first row) are this format's, else None."""
@@ -104,32 +110,32 @@ class Format:
         """Raise DataError naming ``origin``, the row index and the column of a bad row."""
         raise NotImplementedError
 
-    def check_table(self, table: pa.Table, origin: str, fmt: DataFormat, cfg: Any) -> None:
-        """Check every row (by default one at a time through :meth:`check_row`, a piece at a time)."""
-        for start in range(0, len(table), 2048):
-            for k, row in enumerate(table.slice(start, 2048).to_pylist()):
-                self.check_row(start + k, row, origin, fmt)
+    def check_table(self, table: pa.Table, origin: str, fmt: DataFormat, cfg: Any, start: int = 0) -> None:
+        """Check every row of a piece whose first row is row ``start`` of ``origin`` (by default through
+        :meth:`check_row`, a row at a time)."""
+        for first in range(0, len(table), 2048):
+            for k, row in enumerate(table.slice(first, 2048).to_pylist()):
+                self.check_row(start + first + k, row, origin, fmt)
 
     def filters(self, table: pa.Table, cfg: Any) -> list[tuple[str, np.ndarray]]:
         """The format's own row rules, before the generic ones: (funnel step, keep mask over ``table``)."""
         return []
 
-    def problems(self, rows: Rows, fmt: DataFormat, origin: str) -> Iterator[tuple[np.ndarray, list[str]]]:
-        """(row numbers, problem texts) of the kept rows, for decontamination."""
-        for numbers, piece in rows.chunks(["problem"]):
-            yield numbers, piece.column("problem").to_pylist()
-
-    def candidates(
-        self, rows: Rows, fmt: DataFormat, cfg: Any, origin: str, funnel: dict[str, int]
-    ) -> Iterator[pa.Table]:
-        """The kept rows as candidates (:data:`CANDIDATE_SCHEMA`), a piece at a time; counts go into ``funnel``."""
+    def candidates(self, pieces: Iterator[Rows], fmt: DataFormat, cfg: Any) -> Iterator[pa.Table]:
+        """The kept rows of every piece as candidates (:data:`CANDIDATE_SCHEMA`, plus an int64 column for each
+        of :attr:`counts`), a piece at a time."""
         raise NotImplementedError
+
+    def rows_of(self, cands: pa.Table) -> np.ndarray:
+        """How many source rows each candidate stands for (one, unless the format groups rows)."""
+        return np.ones(len(cands), dtype=np.int64)
 
     def texts(self, table: pa.Table, fmt: DataFormat) -> Iterator[str]:
         """Every prompt and response text of the rows (to train a tokenizer from scratch)."""
         raise NotImplementedError
 
 
-def candidate_table(columns: dict[str, Any]) -> pa.Table:
-    """A piece of candidates from column arrays or lists (missing responses as None)."""
-    return pa.Table.from_pydict({f.name: columns[f.name] for f in CANDIDATE_SCHEMA}, schema=CANDIDATE_SCHEMA)
+def candidate_table(columns: dict[str, Any], counts: tuple[str, ...] = ()) -> pa.Table:
+    """A piece of candidates from column arrays or lists (missing responses as None), with its count columns."""
+    schema = pa.schema([*CANDIDATE_SCHEMA, *((c, pa.int64()) for c in counts)])
+    return pa.Table.from_pydict({f.name: columns[f.name] for f in schema}, schema=schema)

@@ -41,6 +41,7 @@ class Kto(Format):
     )
     sft_step = "sft_has_desirable"
     pairs_step = "pairs_has_both"
+    counts = ("completions_desirable", "completions_undesirable")
 
     def detect(self, columns: set[str], row: dict[str, Any]) -> DataFormat | None:
         if not set(self.columns) <= columns:
@@ -50,31 +51,37 @@ class Kto(Format):
     def check_row(self, index: int, row: dict[str, Any], origin: str, fmt: DataFormat) -> None:
         normalise(row, index, f"{origin}: row {index}")
 
-    def problems(self, rows: Rows, fmt: DataFormat, origin: str):
-        for numbers, piece in rows.chunks(["prompt"]):
-            yield numbers, [prompt_cell(r["prompt"], f"{origin}: row {i}, column 'prompt'")[0]
-                            for r, i in zip(piece.to_pylist(), numbers, strict=True)]  # fmt: skip
-
-    def candidates(
-        self, rows: Rows, fmt: DataFormat, cfg: Any, origin: str, funnel: dict[str, int]
-    ) -> Iterator[pa.Table]:
-        groups: dict[tuple[str, str], dict[str, Any]] = {}  # prompt -> its first row and first of each label
-        counts = {"completions_desirable": 0, "completions_undesirable": 0}
-        for numbers, piece in rows.chunks(["id", "prompt", "completion", "label", "answer"]):
-            for row, i in zip(piece.to_pylist(), numbers, strict=True):
-                r = normalise(row, int(i), f"{origin}: row {i}")
-                group = groups.setdefault((r["problem"], r["prompt_messages"]), {**r, "row": int(i)})
-                which = "chosen" if r["label"] else "rejected"
-                counts["completions_desirable" if r["label"] else "completions_undesirable"] += 1
-                group.setdefault(which, r["completion"])
-        funnel.update(counts)
+    def candidates(self, pieces: Iterator[Rows], fmt: DataFormat, cfg: Any) -> Iterator[pa.Table]:
+        groups: dict[
+            tuple[str, str], dict[str, Any]
+        ] = {}  # prompt -> its first row, first of each label, counts
+        for rows in pieces:
+            for numbers, piece in rows.chunks(["id", "prompt", "completion", "label", "answer"]):
+                for row, i in zip(piece.to_pylist(), numbers, strict=True):
+                    r = normalise(row, int(i), f"{rows.origin}: row {i}")
+                    group = groups.setdefault(
+                        (r["problem"], r["prompt_messages"]),
+                        {**r, "row": int(i), **dict.fromkeys(self.counts, 0)},
+                    )
+                    group["completions_desirable" if r["label"] else "completions_undesirable"] += 1
+                    group.setdefault("chosen" if r["label"] else "rejected", r["completion"])
         out = list(groups.values())
-        columns = ("row", "problem_id", "problem", "prompt_messages", "answer", "chosen", "rejected")
+        columns = (
+            "row",
+            "problem_id",
+            "problem",
+            "prompt_messages",
+            "answer",
+            "chosen",
+            "rejected",
+            *self.counts,
+        )
         for start in range(0, len(out), 1024):
             part = out[start : start + 1024]
-            yield candidate_table({c: [g.get(c) for g in part] for c in columns})
-        if not out:
-            yield candidate_table({c: np.zeros(0, np.int64) if c == "row" else [] for c in columns})
+            yield candidate_table({c: [g.get(c) for g in part] for c in columns}, self.counts)
+
+    def rows_of(self, cands: pa.Table) -> np.ndarray:
+        return sum(cands.column(c).to_numpy() for c in self.counts)
 
     def texts(self, table: pa.Table, fmt: DataFormat) -> Iterator[str]:
         for batch in table.to_batches(max_chunksize=1024):

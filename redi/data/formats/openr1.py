@@ -150,13 +150,14 @@ def _suspect_rows(table: pa.Table) -> np.ndarray:
     return bad
 
 
-def check_rows(table: pa.Table, origin: str, required: tuple[str, ...]) -> None:
-    """The ``required`` columns, then every row (Arrow kernels first; Python names the first bad row's column)."""
+def check_rows(table: pa.Table, origin: str, required: tuple[str, ...], start: int = 0) -> None:
+    """The ``required`` columns, then every row (Arrow kernels first; Python names the first bad row's column);
+    ``start``: the number of the table's first row in ``origin``."""
     check_columns(table.column_names, tuple(required), origin)
     checked = [c for c in ("problem", "generations", *ALIGNED_COLUMNS) if c in table.column_names]
     view = table.select(checked)
     for i in np.flatnonzero(_suspect_rows(view)):
-        check_row(int(i), view.slice(int(i), 1).to_pylist()[0], origin)
+        check_row(start + int(i), view.slice(int(i), 1).to_pylist()[0], origin)
 
 
 def _list_chunks(column: pa.ChunkedArray) -> Iterator[tuple[int, pa.ListArray]]:
@@ -180,6 +181,7 @@ class OpenR1(Format):
     sft_step = "sft_has_correct"
     pairs_step = "pairs_has_both"
     keeps_messages = False
+    counts = TRACE_COUNTS
 
     def describe(self, fmt: DataFormat) -> str:
         return f"data format: openr1 ({fmt.how}); {self.rule}"
@@ -190,8 +192,10 @@ class OpenR1(Format):
     def check_row(self, index: int, row: dict[str, Any], origin: str, fmt: DataFormat) -> None:
         check_row(index, row, origin)
 
-    def check_table(self, table: pa.Table, origin: str, fmt: DataFormat, cfg: Any) -> None:
-        check_rows(table, origin, required_columns(cfg.builder.verifiers, cfg.builder.require_complete))
+    def check_table(self, table: pa.Table, origin: str, fmt: DataFormat, cfg: Any, start: int = 0) -> None:
+        check_rows(
+            table, origin, required_columns(cfg.builder.verifiers, cfg.builder.require_complete), start
+        )
 
     def filters(self, table: pa.Table, cfg: Any) -> list[tuple[str, np.ndarray]]:
         b = cfg.builder
@@ -202,38 +206,39 @@ class OpenR1(Format):
         valid = pc.utf8_lower(pc.utf8_trim_whitespace(table.column("problem_is_valid").cast(pa.string())))
         return [("rows_valid", pc.fill_null(pc.equal(valid, "yes"), False).to_numpy(zero_copy_only=False))]
 
-    def candidates(
-        self, rows: Rows, fmt: DataFormat, cfg: Any, origin: str, funnel: dict[str, int]
-    ) -> Iterator[pa.Table]:
+    def candidates(self, pieces: Iterator[Rows], fmt: DataFormat, cfg: Any) -> Iterator[pa.Table]:
         b = cfg.builder
-        counts = dict.fromkeys(TRACE_COUNTS, 0)
-        verdicts = [c for c in ("correctness_math_verify", "correctness_llama", "is_reasoning_complete")
-                    if c in rows.table.column_names]  # fmt: skip
-        for numbers, piece in rows.chunks(["problem", "answer", "uuid", "generations", *verdicts]):
-            lists = {c: piece.column(c).to_pylist() for c in verdicts}
-            n_gens = pc.list_value_length(piece.column("generations")).to_numpy(zero_copy_only=False)
-            firsts = [self._first_traces(int(n), {c: lists[c][k] for c in verdicts}, b, counts)
-                      for k, n in enumerate(n_gens)]  # fmt: skip
-            yield candidate_table(self._piece(numbers, piece, firsts))
-        funnel.update(counts)
+        for rows in pieces:
+            verdicts = [c for c in ("correctness_math_verify", "correctness_llama", "is_reasoning_complete")
+                        if c in rows.table.column_names]  # fmt: skip
+            for numbers, piece in rows.chunks(["problem", "answer", "uuid", "generations", *verdicts]):
+                lists = {c: piece.column(c).to_pylist() for c in verdicts}
+                n_gens = pc.list_value_length(piece.column("generations")).to_numpy(zero_copy_only=False)
+                counts = {k: np.zeros(len(piece), dtype=np.int64) for k in TRACE_COUNTS}
+                firsts = [self._first_traces(int(n), {c: lists[c][k] for c in verdicts}, b, counts, k)
+                          for k, n in enumerate(n_gens)]  # fmt: skip
+                yield candidate_table({**self._piece(numbers, piece, firsts), **counts}, TRACE_COUNTS)
 
     @staticmethod
-    def _first_traces(n: int, verdicts: dict[str, list | None], b: Any, counts: dict[str, int]):
-        """(first correct, first incorrect) trace index of one row (None when it has none), counted into ``counts``."""
+    def _first_traces(
+        n: int, verdicts: dict[str, list | None], b: Any, counts: dict[str, np.ndarray], k: int
+    ):
+        """(first correct, first incorrect) trace index of row ``k`` (None when it has none), counted into
+        ``counts[...][k]``."""
         mv = _verdict_list(verdicts.get("correctness_math_verify"), n)
         ll = _verdict_list(verdicts.get("correctness_llama"), n)
         complete = _verdict_list(verdicts.get("is_reasoning_complete"), n)
         first_ok = first_bad = None
         for j in range(n):
-            counts["traces"] += 1
+            counts["traces"][k] += 1
             if b.require_complete and complete[j] is not True:
-                counts["traces_dropped_incomplete"] += 1
+                counts["traces_dropped_incomplete"][k] += 1
                 continue
             if trace_correct(mv[j], ll[j], b.verifiers, b.null_verdict):
-                counts["traces_correct"] += 1
+                counts["traces_correct"][k] += 1
                 first_ok = j if first_ok is None else first_ok
             else:
-                counts["traces_incorrect"] += 1
+                counts["traces_incorrect"][k] += 1
                 first_bad = j if first_bad is None else first_bad
         return first_ok, first_bad
 

@@ -36,20 +36,12 @@ class TrlPromptCompletion(Format):
     def check_row(self, index: int, row: dict[str, Any], origin: str, fmt: DataFormat) -> None:
         normalise(row, index, f"{origin}: row {index}")
 
-    def problems(self, rows: Rows, fmt: DataFormat, origin: str):
-        for numbers, piece in rows.chunks(["prompt"]):
-            yield numbers, [prompt_cell(r["prompt"], f"{origin}: row {i}, column 'prompt'")[0]
-                            for r, i in zip(piece.to_pylist(), numbers, strict=True)]  # fmt: skip
-
-    def candidates(
-        self, rows: Rows, fmt: DataFormat, cfg: Any, origin: str, funnel: dict[str, int]
-    ) -> Iterator[pa.Table]:
-        for numbers, piece in rows.chunks(["id", "prompt", "completion", "answer"]):
-            out = [
-                normalise(r, int(i), f"{origin}: row {i}")
-                for r, i in zip(piece.to_pylist(), numbers, strict=True)
-            ]
-            yield candidate_table({"row": numbers, **{k: [r[k] for r in out] for k in out[0]}} if out else {})
+    def candidates(self, pieces: Iterator[Rows], fmt: DataFormat, cfg: Any) -> Iterator[pa.Table]:
+        for rows in pieces:
+            for numbers, piece in rows.chunks(["id", "prompt", "completion", "answer"]):
+                out = [normalise(r, int(i), f"{rows.origin}: row {i}")
+                       for r, i in zip(piece.to_pylist(), numbers, strict=True)]  # fmt: skip
+                yield candidate_table({"row": numbers, **{k: [r[k] for r in out] for k in out[0]}})
 
     def texts(self, table: pa.Table, fmt: DataFormat) -> Iterator[str]:
         for i, row in enumerate(table.to_pylist()):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,27 @@ from redi.config.checks import plain
 from redi.data.errors import DataError
 from redi.data.sources import stored
 from redi.data.sources.columns import map_columns, map_row
-from redi.data.sources.files import RowCheck, check_file_size, first_row, read_file, rows_table
+from redi.data.sources.files import check_file_size, first_row, read_file, rows_table
 from redi.data.sources.paths import data_files
 
 log = logging.getLogger(__name__)
 KINDS = ("synthetic", "hub", "local")
-_READ: dict[str, pa.Table] = {}  # fingerprint -> the rows, this process's reads (the last few)
+RowCheck = Callable[
+    [int, dict[str, Any], str], None
+]  # (row number in its file, row, file) -> raises DataError
+_READ: dict[str, list[Piece]] = {}  # fingerprint -> the rows, this process's reads of small sources
 _KEEP = 2
+KEEP_BYTES = 512 * 2**20  # a local source up to this size is parsed once per process and kept in memory
+PIECE_ROWS = 4096  # rows per piece of a hub or synthetic table (a local file's pieces are ~32 MB of JSON)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Some rows of a source: the table, the file (or source) they are in, and the first one's number there."""
+
+    table: pa.Table
+    origin: str
+    start: int
 
 
 @dataclass
@@ -80,29 +95,52 @@ class Source:
         table = self.read()
         return table.column_names, (table.slice(0, 1).to_pylist() or [{}])[0]
 
-    def read(self, check_rows: RowCheck | None = None, store: Path | None = None) -> pa.Table:
-        """Every row, ``data.column_map`` applied; parsed once per process (``check_rows`` names a row Arrow refuses)."""
+    def pieces(self, check_rows: RowCheck | None = None) -> Iterator[Piece]:
+        """Every row a piece at a time, ``data.column_map`` applied (``check_rows`` names a row Arrow refuses).
+
+        A source of at most :data:`KEEP_BYTES` is parsed once per process and kept; a larger one is parsed on each
+        pass a piece at a time, so memory holds one piece whatever the source's size.
+        """
+        column_map = self.column_map
+        for piece in self._raw_pieces(check_rows):  # renamed on the way out: the kept parse is the file's own
+            yield Piece(map_columns(piece.table, column_map, piece.origin), piece.origin, piece.start)
+
+    def _raw_pieces(self, check_rows: RowCheck | None) -> Iterator[Piece]:
         key = json.dumps(self.fingerprint(), sort_keys=True)
-        if key not in _READ:
-            if len(_READ) >= _KEEP:
-                _READ.pop(next(iter(_READ)))
-            _READ[key] = self._read_raw(check_rows, store)
-        return map_columns(_READ[key], self.column_map, self.origin)
+        if key in _READ:
+            yield from _READ[key]
+            return
+        if self.kind == "local" and sum(f.stat().st_size for f in self.files) > KEEP_BYTES:
+            yield from self._parse(check_rows)
+            return
+        kept = list(self._parse(check_rows))
+        if len(_READ) >= _KEEP:
+            _READ.pop(next(iter(_READ)))
+        _READ[key] = kept
+        yield from kept
 
-    def _read_raw(self, check_rows: RowCheck | None, store: Path | None) -> pa.Table:
-        if self.kind == "hub":
-            return load_hub(self.cfg).data.table
-        if self.kind == "synthetic":
-            return _synthetic_rows(json.dumps(plain(self.cfg.synthetic), sort_keys=True))
-        if store is not None:
-            return _stored_files(self, check_rows, store)
-        pieces = [p for f in self.files for p in self._pieces(f, check_rows)]
-        return stored.concat(pieces, self.origin)
+    def read(self, check_rows: RowCheck | None = None) -> pa.Table:
+        """Every row as one table (for tools, tests and small data; the build reads :meth:`pieces`)."""
+        return stored.concat([p.table for p in self.pieces(check_rows)], self.origin)
 
-    def _pieces(self, path: Path, check_rows: RowCheck | None):
-        answer_key = next((src for src, dst in self.column_map.items() if dst == "answer"), "answer")
-        check = None if check_rows is None else _offset_check(check_rows, path, self)
-        return read_file(path, max_row_mb=float(self.cfg.max_row_mb), answer_key=answer_key, check_rows=check)
+    def _parse(self, check_rows: RowCheck | None) -> Iterator[Piece]:
+        column_map = self.column_map
+        if self.kind in ("hub", "synthetic"):
+            table = load_hub(self.cfg).data.table if self.kind == "hub" else _synthetic_table(self.cfg)
+            for start in range(0, max(len(table), 1), PIECE_ROWS):
+                yield Piece(table.slice(start, PIECE_ROWS), self.origin, start)
+            return
+        answer_key = next((src for src, dst in column_map.items() if dst == "answer"), "answer")
+        for path in self.files:
+            origin = (
+                self.origin if len(self.files) == 1 else str(path)
+            )  # a shard's rows are named in its file
+            check = None if check_rows is None else _renamed_check(check_rows, column_map, origin)
+            start = 0
+            for table in read_file(path, max_row_mb=float(self.cfg.max_row_mb), answer_key=answer_key,
+                                   check_rows=check):  # fmt: skip
+                yield Piece(table, origin, start)
+                start += len(table)
 
 
 @functools.lru_cache(maxsize=8)
@@ -111,27 +149,13 @@ def _first_row(path: Path, size: int, mtime_ns: int, max_row_mb: float) -> dict[
     return first_row(path, max_row_mb=max_row_mb)
 
 
-def _offset_check(check_rows: RowCheck, path: Path, source: Source) -> RowCheck:
-    """The row check on one file's rows, renamed by ``data.column_map`` (rows are numbered within the file)."""
-    column_map = source.column_map
+def _renamed_check(check_rows: RowCheck, column_map: dict[str, str], origin: str):
+    """The row check on a file's rows as parsed: renamed by ``data.column_map``, named in ``origin``."""
 
     def check(index: int, row: dict[str, Any]) -> None:
-        check_rows(index, map_row(row, column_map))
+        check_rows(index, map_row(row, column_map), origin)
 
     return check
-
-
-def _stored_files(source: Source, check_rows: RowCheck | None, store: Path) -> pa.Table:
-    """The source's parse, kept under ``store`` (built once under a lock; later reads map the files)."""
-    from redi.infra.cache import building, content_key
-
-    target = store / f"source-{content_key(source.fingerprint())}"
-    with building(target, f"the parse of {source.origin}") as work:
-        if work is not None:
-            log.info("data: reading %s into %s", source.origin, target)
-            pieces = (p for f in source.files for p in source._pieces(f, check_rows))
-            stored.store(pieces, work)
-    return stored.load(target)
 
 
 def open_source(cfg: Any) -> Source:
@@ -173,6 +197,10 @@ def load_hub(cfg: Any):
     if not isinstance(ds, datasets.Dataset):
         raise DataError(f"{hub_origin(cfg)}: expected one split, got {type(ds).__name__}; set data.split")
     return ds
+
+
+def _synthetic_table(cfg: Any) -> pa.Table:
+    return _synthetic_rows(json.dumps(plain(cfg.synthetic), sort_keys=True))
 
 
 @functools.lru_cache(maxsize=2)

@@ -10,6 +10,7 @@ in memory or writes it to disk (redi.data.sources.stored), so no file is ever he
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -162,13 +163,16 @@ def _parse_piece(
             if check_rows is not None:
                 for k, row in enumerate(rows):
                     check_rows(first_row + k, row)
-            raise DataError(f"{path}: rows pass the checks but Arrow could not load them: {arrow_error}") from None
-        try:
-            schema[0] = table.schema if schema[0] is None else pa.unify_schemas(
-                [schema[0], table.schema], promote_options="permissive"
+            raise DataError(
+                f"{path}: rows pass the checks but Arrow could not load them: {arrow_error}"
+            ) from None
+        # types that do not unify are refused, naming the column, when the pieces are put together
+        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
+            schema[0] = (
+                table.schema
+                if schema[0] is None
+                else pa.unify_schemas([schema[0], table.schema], promote_options="permissive")
             )
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            pass  # the pieces are unified (or refused, naming the column) when they are put together
     return table
 
 
