@@ -5,7 +5,7 @@
 
 For every fraction (of benchmarks/openr1_raw_synth.py's 516,499 rows, generated once into the workdir and kept)
 it runs the peer (benchmarks/data_build_peer.py: the authors' scripts' approach) and redi's build
-(``redi.data.builder.build_training_data`` with ``data=openr1_raw data.source=local data.path=...``, as a run
+(``redi.data.build.build_training_data`` with ``data=openr1_raw data.source=local data.path=...``, as a run
 builds it), interleaved (the side that goes first alternates), each in a fresh subprocess with its own empty
 Hugging Face datasets cache and output folder (deleted afterwards; their disk use is reported). It samples the
 resident memory of the whole process tree (worker processes included) every 0.25 s: peak RSS (summed over the
@@ -95,7 +95,7 @@ def redi_side(spec: dict) -> dict:
     from transformers import AutoTokenizer
 
     import redi.run  # noqa: F401  (registers the config schemas and resolvers)
-    from redi.data.builder import build_training_data
+    from redi.data.build import build_training_data
     from redi.data.tokenize import Encoder, TokenizationSettings
     from redi.model.load import tokenizer_fingerprint
 
@@ -115,6 +115,7 @@ def redi_side(spec: dict) -> dict:
         cache_dir=Path(spec["work"]),
         tokenizer_key=tokenizer_fingerprint(tok),
         count_chat=encoder.count_chat_message,
+        tokenizer=tok,  # texts whose bytes already fit a limit are not tokenised (redi.data.lengths)
     )
     return {
         "sft_ids": list(built.sft["problem_id"]),
