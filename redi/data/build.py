@@ -36,7 +36,7 @@ from redi.data.funnel import empty_message, format_funnel
 from redi.data.lengths import counters, workers
 from redi.data.sources import Source, open_source, stored
 from redi.data.tables import MESSAGES_COLUMN, PAIR_COLUMNS, SFT_COLUMNS, BuiltData
-from redi.infra.progress import Progress, phase
+from redi.infra.progress import phase
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +184,6 @@ def _limits(cfg: Any, count_tokens, count_chat, tokenizer) -> rules.Limits | Non
 
 def _tables(prep: Prepared, cands: pa.Table, alive: np.ndarray, n_rows: int, cfg: Any, limits, funnel):
     """((sft pieces, schema), (pairs pieces, schema)) in the shuffled order, within the token limits."""
-    if limits is not None:
-        progress = Progress(2 * len(cands), "count tokens", unit="texts")
-        limits.on_chunk = progress.update
     with phase("shuffle and token limits"):
         sft, pairs = rules.select(cands, alive, prep.impl, n_rows, cfg, limits, funnel)
     extra = (MESSAGES_COLUMN,) if prep.impl.keeps_messages else ()

@@ -13,7 +13,6 @@ max_response_tokens, for D_Pref and, when ``sft_length_limits`` (or the format s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +111,6 @@ class Limits:
     user: LengthCounter
     assistant: LengthCounter
     processes: int = 1
-    on_chunk: Callable[[int], None] | None = None
 
 
 def _first_of_each_prompt(cands: pa.Table, order: np.ndarray) -> np.ndarray:
@@ -200,9 +198,7 @@ class _Fits:
         )
 
     def _within(self, texts: pa.ChunkedArray, counter: LengthCounter, limit: int) -> np.ndarray:
-        counts, tokenised = lengths(
-            counter, texts, self.needed, limit, self.limits.processes, self.limits.on_chunk
-        )
+        counts, tokenised = lengths(counter, texts, self.needed, limit, self.limits.processes, "prompts")
         self.tokenised += tokenised
         return counts <= limit
 
@@ -225,7 +221,7 @@ class _Fits:
             rows = self.needed[valid]
             counts, tokenised = lengths(
                 self.limits.assistant, texts, rows, self.b.max_response_tokens, self.limits.processes,
-                self.limits.on_chunk,
+                column,
             )  # fmt: skip
             self.tokenised += tokenised
             ok[valid] = counts <= self.b.max_response_tokens

@@ -136,6 +136,10 @@ class Encoder:
         return [len(x) for x in self.prompt_ids(problems)]
 
     def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens of each text (no special tokens added); a fast tokenizer's counts never become Python lists."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            return [len(e) for e in backend.encode_batch(list(texts), add_special_tokens=False)]
         return [len(x) for x in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
     def count_chat_message(self, texts: list[str], role: str) -> list[int]:
