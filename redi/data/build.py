@@ -98,13 +98,22 @@ def load_rows(cfg: Any):
     return tables.in_memory(stored.concat([t for t, _, _ in read_rows(prep, cfg)], prep.source.origin))
 
 
-def tokenizer_texts(cfg: Any) -> tuple[int, Iterator[str]]:
-    """(rows, texts): every prompt and response of ``cfg``'s data, to train the tiny model's tokenizer from scratch."""
-    prep = prepare(cfg)
-    pieces = [
-        t for t, _, _ in read_rows(prep, cfg)
-    ]  # small data (a tiny model is trained from scratch on it)
-    return sum(len(t) for t in pieces), (text for t in pieces for text in prep.impl.texts(t, prep.fmt))
+class TextStream:
+    """Every prompt and response text of a data config, read a piece at a time (``rows``: rows read so far)."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg, self.rows = cfg, 0
+
+    def __iter__(self) -> Iterator[str]:
+        prep = prepare(self.cfg)
+        for table, _, _ in read_rows(prep, self.cfg):
+            self.rows += len(table)
+            yield from prep.impl.texts(table, prep.fmt)
+
+
+def tokenizer_texts(cfg: Any) -> TextStream:
+    """The texts to train the tiny model's tokenizer from scratch on: streamed, so memory holds one piece."""
+    return TextStream(cfg)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -70,9 +70,9 @@ def tiny_tokenizer(cfg: DictConfig, run_dir: Path, env: DistEnv):
     if (saved / "tokenizer.json").exists():
         barrier(env)
         return AutoTokenizer.from_pretrained(saved)
-    n_rows, texts = tokenizer_texts(cfg.data)  # any data format (redi.data.formats)
+    texts = tokenizer_texts(cfg.data)  # any data format, streamed (redi.data.build)
     tokenizer = train_tokenizer(texts, cfg.model.arch.vocab_size, cfg.model.chat_template)
     tokenizer.save_pretrained(saved)
-    log.info("trained a %d-token BPE tokenizer on %d problems", len(tokenizer), n_rows)
+    log.info("trained a %d-token BPE tokenizer on %d problems", len(tokenizer), texts.rows)
     barrier(env)
     return tokenizer
