@@ -33,7 +33,7 @@ RowCheck = Callable[
 ]  # (row number in its file, row, file) -> raises DataError
 _READ: dict[str, list[Piece]] = {}  # fingerprint -> the rows, this process's reads of small sources
 _KEEP = 2
-KEEP_BYTES = 512 * 2**20  # a local source up to this size is parsed once per process and kept in memory
+KEEP_BYTES = 512 * 2**20  # a source whose rows take up to this much memory is parsed once per process and kept
 PIECE_ROWS = 4096  # rows per piece of a hub or synthetic table (a local file's pieces are ~32 MB of JSON)
 
 
@@ -110,14 +110,20 @@ class Source:
         if key in _READ:
             yield from _READ[key]
             return
-        if self.kind == "local" and sum(f.stat().st_size for f in self.files) > KEEP_BYTES:
-            yield from self._parse(check_rows)
-            return
-        kept = list(self._parse(check_rows))
-        if len(_READ) >= _KEEP:
-            _READ.pop(next(iter(_READ)))
-        _READ[key] = kept
-        yield from kept
+        kept: list[Piece] | None = []
+        size = 0
+        for piece in self._parse(check_rows):
+            if kept is not None:
+                size += piece.table.nbytes
+                if size <= KEEP_BYTES:
+                    kept.append(piece)
+                else:
+                    kept = None  # too big to keep: parsed on every pass, a piece at a time
+            yield piece
+        if kept is not None:
+            if len(_READ) >= _KEEP:
+                _READ.pop(next(iter(_READ)))
+            _READ[key] = kept
 
     def read(self, check_rows: RowCheck | None = None) -> pa.Table:
         """Every row as one table (for tools, tests and small data; the build reads :meth:`pieces`)."""
