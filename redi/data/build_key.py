@@ -12,7 +12,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from redi.data.sources import open_source, plain
+from redi.config.checks import plain
+from redi.data.sources import open_source
 from redi.infra.cache import content_key
 
 PACKAGE = Path(__file__).parent

@@ -11,12 +11,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from redi.config import BuilderConfig, DataConfig
+from redi.config.checks import Checks
 from redi.data import formats
 from redi.data.build import build_rows, build_training_data, prepare
 from redi.data.checks import check_build_settings
 from redi.data.errors import DataError
 from redi.data.tables import prompts_of
-from redi.validate import Checks
 
 # 7 rows, 4 prompts: "a" has desirable, undesirable, desirable; "b" only desirable; "c" only undesirable;
 # "d" undesirable then desirable (a pair, chosen = its 2nd row); tokens are words, limits 6 / 4

@@ -16,7 +16,7 @@ from redi.config import BuilderConfig, DataConfig
 from redi.data import decontaminate, lengths
 from redi.data.build import build_rows
 from redi.data.tokenize import Encoder, TokenizationSettings
-from redi.model import train_tokenizer
+from redi.model.load import train_tokenizer
 
 QWEN2_SPLIT = (  # Qwen2's pre-tokenizer regex (its tokenizer.json): a Split before the ByteLevel step
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -45,7 +45,7 @@ def qwen2_like(corpus: list[str]) -> PreTrainedTokenizerFast:
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)  # fmt: skip
     tok.train_from_iterator(corpus, trainer=trainer)
     wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    from redi.chat_templates import CHATML_THINK
+    from redi.model.chat_templates import CHATML_THINK
 
     wrapped.chat_template = CHATML_THINK
     return wrapped

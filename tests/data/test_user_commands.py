@@ -128,7 +128,7 @@ def test_length_count_paper_takes_effect_for_trl_data(tmp_path):
     from redi.data.build import build_training_data
     from redi.data.errors import DataError
     from redi.data.tokenize import Encoder, TokenizationSettings
-    from redi.model import train_tokenizer
+    from redi.model.load import train_tokenizer
 
     rows = [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in sums(8)]
     path = write_jsonl(tmp_path / "prefs.jsonl", rows)

@@ -33,7 +33,9 @@ RowCheck = Callable[
 ]  # (row number in its file, row, file) -> raises DataError
 _READ: dict[str, list[Piece]] = {}  # fingerprint -> the rows, this process's reads of small sources
 _KEEP = 2
-KEEP_BYTES = 512 * 2**20  # a source whose rows take up to this much memory is parsed once per process and kept
+KEEP_BYTES = (
+    512 * 2**20
+)  # a source whose rows take up to this much memory is parsed once per process and kept
 PIECE_ROWS = 4096  # rows per piece of a hub or synthetic table (a local file's pieces are ~32 MB of JSON)
 
 
