@@ -109,9 +109,9 @@ def test_column_map_renames_and_reads_struct_fields(tmp_path):
 
 
 def test_synthetic_source_loads_the_teacher(monkeypatch):
-    from redi.data.synthetic import teacher
+    from redi.data import synthetic
 
-    monkeypatch.setattr(teacher, "generate_teacher_rows", lambda cfg: [good_row(0), good_row(1)])
+    monkeypatch.setattr(synthetic, "generate_teacher_rows", lambda cfg: [good_row(0), good_row(1)])
     sources.forget_reads()  # rows are read once per process: start and end clean
     try:
         assert load_traces(DataConfig(source="synthetic"))["uuid"] == ["u0", "u1"]

@@ -217,7 +217,8 @@ def _synthetic_rows(settings: str) -> pa.Table:
 
     teacher=model: the traces the teacher stage sampled (redi.stages.teacher), read from the file it wrote.
     """
-    from redi.data.synthetic.teacher import generate_teacher_rows, teacher_config  # imports the grader
+    from redi.data import synthetic  # the package's generate_teacher_rows (imports the grader)
+    from redi.data.synthetic.teacher import teacher_config
 
     cfg = teacher_config(json.loads(settings))
     if cfg.teacher == "model":
@@ -228,7 +229,7 @@ def _synthetic_rows(settings: str) -> pa.Table:
             )
         path = Path(cfg.model_teacher.traces)
         return stored.concat(list(read_file(path, max_row_mb=4096.0)), str(path))
-    return rows_table(generate_teacher_rows(cfg))
+    return rows_table(synthetic.generate_teacher_rows(cfg))
 
 
 # the teacher's modules that make the rows (not its reader, classify.py), and the grader that labels its traces
