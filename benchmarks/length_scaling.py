@@ -9,7 +9,10 @@ SDPA attention, one thread) on one REDI pair (alpha 0.8): a shared prompt and a 
 own step (``Step``: length-sorted forwards, the chunked head, the loss, backward) and AdamW. After a warm-up step
 on a short pair (gradients and AdamW's state exist from then on) the resident set's high-water mark is reset
 (``/proc/self/clear_refs``), so the peak reported is what the step at ``L`` added on top of the model, its
-gradients and the optimizer state. The attention kernel the CPU dispatched is read from torch.profiler on a
+gradients and the optimizer state. The worker runs with glibc's mmap threshold fixed at 1 MiB
+(``MALLOC_MMAP_THRESHOLD_``): every tensor above it is mapped on allocation and unmapped when freed, so the
+resident set follows the live tensors (with the default, adaptive threshold, tensors up to 32 MB come from a heap
+that keeps freed memory, and the peak depends on which lengths cross 32 MB). The attention kernel the CPU dispatched is read from torch.profiler on a
 short pair of the same layout. The machine's load average is printed beside every timing: compare ratios.
 """
 
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workload import EOS_ID, PAD_ID, make_model  # noqa: E402
 
 WARMUP_TOKENS = 64
+MMAP_THRESHOLD = 1 << 20  # bytes: larger allocations are mapped and unmapped, never kept in a heap
 KERNELS = {  # the aten kernels behind scaled_dot_product_attention on a CPU, and what the table calls them
     "aten::_scaled_dot_product_flash_attention_for_cpu": "flash (CPU)",
     "aten::_scaled_dot_product_attention_math": "math",
@@ -152,7 +156,11 @@ def main() -> None:
                 capture_output=True,
                 text=True,
                 check=True,
-                env={**os.environ, "OMP_NUM_THREADS": str(args.threads)},
+                env={
+                    **os.environ,
+                    "OMP_NUM_THREADS": str(args.threads),
+                    "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+                },
             )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             k = r["tokens"] / 1000
