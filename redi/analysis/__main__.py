@@ -20,7 +20,8 @@ matplotlib.use("Agg")
 
 from redi.analysis import failures as failure_kinds  # noqa: E402
 from redi.analysis import figures, gains, raw, tables  # noqa: E402
-from redi.analysis.load import load_sweep, resolve_sweep, runs  # noqa: E402
+from redi.analysis.load import load_sweep, runs  # noqa: E402
+from redi.analysis.records import resolve_sweep  # noqa: E402
 
 #: PNG metadata: none (matplotlib writes its version otherwise), so a figure's bytes depend on its data only.
 PNG_METADATA = {"Software": None}

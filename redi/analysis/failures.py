@@ -4,14 +4,16 @@ Where the benchmark has a classifier (the synthetic task: redi.data.synthetic.cl
 run's last evaluation has a kind (shortcut_slip, column_slip, dropped_carry, ...); on the shortcut task every step
 that has column work is either written with it or as a shortcut. Per run: the share of its samples of each kind
 and the share of such steps written as shortcuts; per configuration, the mean over its replicates. Read from run
-directories or a committed sweep's raw/ alike (redi.analysis.load.sample_rows).
+directories or a committed sweep's raw/ alike (redi.analysis.evaluations.sample_rows).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from redi.analysis.load import CONFIG_KEYS, eval_steps, runs, sample_rows
+from redi.analysis.columns import CONFIG_KEYS
+from redi.analysis.evaluations import eval_steps, sample_rows
+from redi.analysis.load import runs
 from redi.analysis.raw import NONE
 from redi.analysis.tables import OBJECTIVE_ORDER, to_markdown
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from redi.analysis.load import benchmarks, curve_column, format_value, runs
+from redi.analysis.columns import format_value
+from redi.analysis.load import benchmarks, curve_column, runs
 from redi.analysis.tables import accuracy, stability_summary
 
 PANELS = (

@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from redi.analysis.load import HYPERPARAMETERS, config_label, eval_steps, problem_scores, runs
+from redi.analysis.columns import HYPERPARAMETERS, config_label
+from redi.analysis.evaluations import eval_steps, problem_scores
+from redi.analysis.load import runs
 from redi.analysis.pairing import ReplicateGains, replicate_gain, varying_keys
 from redi.analysis.tables import OBJECTIVE_ORDER, accuracy, stability_summary
 from redi.infra.status import FINAL_STATES

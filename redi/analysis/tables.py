@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from redi.analysis.load import CONFIG_KEYS, HYPERPARAMETERS, benchmarks, curve_column, format_value, runs
+from redi.analysis.columns import CONFIG_KEYS, HYPERPARAMETERS, format_value
+from redi.analysis.load import benchmarks, curve_column, runs
 
 START_LABEL = "stage 1 (start)"
 OBJECTIVE_ORDER = {"sft": 0, "dpo": 1, "simpo": 2, "redi": 3}  # the paper's row order
