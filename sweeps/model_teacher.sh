@@ -82,3 +82,4 @@ for phase in $PHASES; do
   queue "$SWEEP/commands_$phase.txt"
   log "$phase: done; load $(cut -d' ' -f1-3 /proc/loadavg)"
 done
+"$PY" -m redi.analysis --export "$SWEEP" "sweeps/model_teacher" > /dev/null  # raw/, then every table and figure
