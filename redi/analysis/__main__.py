@@ -18,6 +18,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pandas as pd  # noqa: E402
+
 from redi.analysis import failures as failure_kinds  # noqa: E402
 from redi.analysis import figures, gains, raw, tables  # noqa: E402
 from redi.analysis.load import load_sweep, runs  # noqa: E402
@@ -25,6 +27,32 @@ from redi.analysis.records import resolve_sweep  # noqa: E402
 
 #: PNG metadata: none (matplotlib writes its version otherwise), so a figure's bytes depend on its data only.
 PNG_METADATA = {"Software": None}
+
+
+def stage2_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` whose run is not a stage-1 run kept in the sweep directory (mode=stage1)."""
+    if "mode" not in frame:
+        return frame
+    return frame[frame["mode"].fillna("train") != "stage1"]
+
+
+def stage1_models(frame: pd.DataFrame) -> list[str]:
+    """The distinct stage-1 models (and problem sets) of ``frame``'s runs: their replicate without the stage-2 seed."""
+    replicates = runs(frame)["replicate"].fillna("") if "replicate" in frame else pd.Series([], dtype=str)
+    keep = (", ".join(p for p in r.split(", ") if not p.startswith("seed=")) for r in replicates)
+    return sorted(set(keep))
+
+
+def not_one_stage1(starts: list[str]) -> str:
+    """table2.md for a sweep over several stage-1 models: Table 2's layout would average different problems."""
+    lines = [
+        f"Table 2 is not written for this sweep: its runs start from {len(starts)} stage-1 models, scored on "
+        "problem sets of their own, and Table 2's layout averages the runs of one. The comparison is gains.md "
+        "(each run paired with its replicate's control).",
+        "",
+        *(f"- {s}" for s in starts),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def write_all(source: str | Path, out: Path | None = None, benchmark: str | None = None) -> list[Path]:
@@ -40,6 +68,9 @@ def write_all(source: str | Path, out: Path | None = None, benchmark: str | None
     if frame.empty:
         raise SystemExit(f"redi.analysis: no runs in {resolved}")
     written: list[Path] = []
+    compared = stage2_runs(
+        frame
+    )  # the figures and tables compare stage-2 runs; gains lists the others it left out
 
     def save_fig(fig, name: str) -> None:
         path = out / f"{name}.png"
@@ -47,23 +78,25 @@ def write_all(source: str | Path, out: Path | None = None, benchmark: str | None
         written.append(path)
 
     for family in figures.FAMILIES:
-        fig = figures.family_figure(frame, family, benchmark)
+        fig = figures.family_figure(compared, family, benchmark)
         if fig is not None:
             save_fig(fig, family.key)
-    save_fig(figures.stability_figure(frame, benchmark), "stability")
+    save_fig(figures.stability_figure(compared, benchmark), "stability")
 
-    summary = tables.stability_summary(frame, benchmark)
-    table = tables.table2(frame)
+    summary = tables.stability_summary(compared, benchmark)
+    starts = stage1_models(compared)
+    table = tables.table2(compared) if len(starts) < 2 else pd.DataFrame(columns=["config", "objective"])
+    table2_md = tables.table2_markdown(table) if len(starts) < 2 else not_one_stage1(starts)
     paired = gains.gains_table(frame, benchmark)
     for name, df, md in (
         ("summary", summary, tables.summary_markdown(summary)),
-        ("table2", table, tables.table2_markdown(table)),
+        ("table2", table, table2_md),
         ("gains", paired, gains.gains_markdown(paired)),
     ):
         df.to_csv(out / f"{name}.csv", index=False)
         (out / f"{name}.md").write_text(md)
         written += [out / f"{name}.csv", out / f"{name}.md"]
-    failures = failure_kinds.failures_table(frame)
+    failures = failure_kinds.failures_table(compared)
     if not failures.empty:  # only where the benchmark has a classifier (the synthetic task)
         failures.to_csv(out / "failures.csv", index=False)
         (out / "failures.md").write_text(failure_kinds.failures_markdown(failures))

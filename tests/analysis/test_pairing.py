@@ -237,3 +237,15 @@ def test_export_twice_gives_the_same_bytes_and_analyze_regenerates_them(sweep, t
     assert files(first) == files(second)
     assert {k: v for k, v in files(first).items() if not k.startswith("raw/")} == files(again)
     assert (first / "gains.md").read_text() == gains.gains_markdown(gains.gains_table(load_sweep(first)))
+
+
+def test_outputs_leave_out_stage1_runs_and_table2_says_why_it_is_not_written(sweep, tmp_path):
+    out = tmp_path / "out"
+    assert analysis_main(["--export", str(sweep), str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "lr=2e-5" not in summary  # the stage-1 run (stage 1's lr) is no configuration of the sweep
+    assert "REDI alpha=0.8, lr=1e-4" in summary
+    table2 = (out / "table2.md").read_text()
+    # replicates a/b and c/d come from two stage-1 models (stage1.seed 42 / 43), scored on their own problems
+    assert table2.startswith("Table 2 is not written for this sweep: its runs start from 2 stage-1 models")
+    assert "stage1.seed=42" in table2 and "stage1.seed=43" in table2 and "seed=1," not in table2
