@@ -16,6 +16,7 @@ import errno
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import hydra
@@ -177,12 +178,27 @@ def _disk_full(error: BaseException | None) -> bool:
     return False
 
 
+def _to_run_log(level: int, text: str) -> None:
+    """Write ``text`` to run.log alone (Hydra's file handler; the console has it already or gets it from Hydra)."""
+    record = logging.LogRecord("redi", level, __file__, 0, text, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def _tell(text: str, level: int = logging.ERROR) -> None:
+    """The line a run ends with, on stderr and in run.log."""
+    print(text, file=sys.stderr, flush=True)
+    _to_run_log(level, text)
+
+
 def _failed(run_dir: Path, error: Exception) -> dict:
-    """Record a failed sweep member (status.json) and let the sweep go on."""
+    """Record a failed sweep member (status.json, its traceback in run.log) and let the sweep go on."""
     from redi.infra.status import Status
 
     reason = f"{type(error).__name__}: {error}"
     log.error("run %s failed: %s (the sweep goes on)", run_dir, reason)
+    _to_run_log(logging.ERROR, traceback.format_exc().rstrip())
     status = Status(run_dir)
     if status.state != "failed":
         status.update(state="failed", reason=reason)
@@ -222,22 +238,22 @@ def main(cfg: DictConfig) -> dict | None:
         result = run(cfg, run_dir, spec, hyper)
         control_summary = _control_summary(control, run_dir) if control is not None else []
     except RunLockedError as e:  # the directory is another process's: touch nothing in it
-        print(f"redi: error: {e}", file=sys.stderr, flush=True)
+        print(f"redi: error: {e}", file=sys.stderr, flush=True)  # not in its run.log: the holder's record
         if multirun:
             return {"state": "failed", "run_dir": str(run_dir), "reason": str(e)}
         sys.exit(e.exit_code)
     except user_errors as e:
         if multirun:
             return _failed(run_dir, e)
-        print(f"redi: error: {e}", file=sys.stderr, flush=True)
+        _tell(f"redi: error: {e}")
         sys.exit(2)
     except Interrupted as e:  # a termination signal: checkpointed, status "interrupted", resumable
-        print(f"redi: interrupted ({e}); run the same command again to resume", file=sys.stderr, flush=True)
+        _tell(f"redi: interrupted ({e}); run the same command again to resume", logging.WARNING)
         if multirun:
             return {"state": "interrupted", "run_dir": str(run_dir), "reason": str(e)}
         sys.exit(1)
     except SignalStop as e:  # a signal outside the loop: status "interrupted"; a sweep stops as a whole
-        print(f"redi: interrupted ({e}); run the same command again to resume", file=sys.stderr, flush=True)
+        _tell(f"redi: interrupted ({e}); run the same command again to resume", logging.WARNING)
         if multirun:
             raise
         sys.exit(1)
@@ -248,12 +264,15 @@ def main(cfg: DictConfig) -> dict | None:
             print(f"redi: error: the disk is full ({e}); free space and run the same command again to resume "
                   "from the newest intact checkpoint", file=sys.stderr, flush=True)  # fmt: skip
             sys.exit(1)
+        _to_run_log(logging.ERROR, f"redi: run failed:\n{traceback.format_exc().rstrip()}")  # Hydra prints it
         raise
     finally:
         if control is not None:
             control.stop()  # only when the run did not end normally: it was waited for otherwise
     if launch_rank() == 0:
-        print(format_summary(result, cfg, control_summary), flush=True)
+        summary = format_summary(result, cfg, control_summary)
+        print(summary, flush=True)
+        _to_run_log(logging.INFO, summary)
     return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}
 
 

@@ -96,6 +96,11 @@ def test_single_run_writes_the_run_directory(tmp_path):
     assert (run_dir / "eval" / "step_8.jsonl").exists()
     assert (run_dir / "model" / "config.json").exists() and (run_dir / "model" / "tokenizer.json").exists()
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    # run.log ends with the summary the console got; the lock file went with the process that held it
+    summary = proc.stdout[proc.stdout.index("redi: redi run completed") :].strip()
+    assert summary.splitlines()[-1] in (run_dir / "run.log").read_text()
+    assert "status: completed" in (run_dir / "run.log").read_text()
+    assert not (run_dir / ".lock").exists()
     # a finished run is not run again
     again = redi_run(*reversed(SMOKE), cwd=tmp_path)  # the same overrides in another order: the same run
     assert "already finished earlier" in again.stdout
@@ -260,3 +265,18 @@ def test_diverged_run_ends_cleanly(tmp_path):
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "diverged", (status, proc.stderr[-2000:])
     assert proc.returncode == 0
+
+
+def test_a_failed_run_leaves_its_traceback_in_run_log(tmp_path):
+    """A crash that is not the user's input: Hydra prints the traceback; run.log and status.json keep it."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "checkpoints").write_text("a file where the run keeps its checkpoints\n")
+    proc = redi_run(*SMOKE, f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "failed" and "Traceback" in status["traceback"]
+    log = (run_dir / "run.log").read_text()
+    error = status["traceback"].strip().splitlines()[-1]  # e.g. NotADirectoryError: [Errno 20] ...
+    assert "redi: run failed:\nTraceback (most recent call last):" in log and error in log, log[-3000:]
+    assert not (run_dir / ".lock").exists()

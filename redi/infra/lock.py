@@ -3,7 +3,9 @@
 An exclusive ``flock`` on ``<run dir>/.lock``, held for the life of the run; the file names the holder (pid, host,
 start time, command). A second launch of the same run says who holds it and stops (or waits, with
 ``trainer.wait_for_lock=true``). The kernel drops the lock when its process dies, however it dies (SIGKILL
-included), so the lock of a dead process is taken over without any clean-up.
+included), so the lock of a dead process is taken over without any clean-up. A run that ends removes the file
+while it still holds the lock; a waiter that then gets the lock of the removed file sees that the path no longer
+names the file it locked and locks the path anew, so two processes never hold "the" lock at once.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ def _describe(holder: dict[str, Any]) -> str:
     return f"pid {holder.get('pid')} on host {holder.get('host')} since {holder.get('since')} ({cmd})"
 
 
+def _names(path: Path, f: Any) -> bool:
+    """True when ``path`` is (still) the file open as ``f``."""
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(f.fileno())
+    return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 class RunLock:
     """Hold the lock on ``run_dir`` (a context manager); ``wait`` blocks until the holder ends instead of failing."""
 
@@ -54,7 +66,25 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")  # noqa: SIM115 - held open for the life of the run
+        while True:
+            f = open(self.path, "a+")  # noqa: SIM115 - held open for the life of the run
+            self._lock(f)
+            if _names(self.path, f):
+                break
+            f.close()  # its holder ended and removed it while this process waited: lock the path anew
+        previous = _holder(self.path)
+        if previous and previous.get("pid") != os.getpid():
+            log.info("took over the lock of %s, which is no longer running", _describe(previous))
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": now(), "argv": sys.argv}
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(me) + "\n")
+        f.flush()
+        self._file = f
+        return self
+
+    def _lock(self, f: Any) -> None:
+        """Take the lock on the open file ``f``: at once, or after the holder ends (``wait``), or raise."""
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -67,19 +97,12 @@ class RunLock:
                 ) from None
             log.warning("waiting for %s to release %s (trainer.wait_for_lock=true)", holder, self.path.parent)
             fcntl.flock(f, fcntl.LOCK_EX)
-        previous = _holder(self.path)
-        if previous and previous.get("pid") != os.getpid():
-            log.info("took over the lock of %s, which is no longer running", _describe(previous))
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": now(), "argv": sys.argv}
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps(me) + "\n")
-        f.flush()
-        self._file = f
-        return self
 
     def release(self) -> None:
+        """Remove the file (still holding its lock, see the module doc), then release the lock."""
         if self._file is not None:
+            if _names(self.path, self._file):
+                self.path.unlink(missing_ok=True)
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None

@@ -103,6 +103,28 @@ def test_a_second_holder_is_told_who_has_it_and_a_waiter_gets_it_after(tmp_path)
     with RunLock(tmp_path, wait=True):  # waits for the holder to end, then owns the directory
         assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
     holder.join(30)
+    assert not (tmp_path / ".lock").exists()  # removed when its holder ended
+
+
+def test_a_waiter_on_a_removed_lock_file_locks_the_new_one(tmp_path, caplog):
+    """The holder removes .lock as it ends; the waiter that had opened it must not own a file nobody else sees."""
+    import threading
+
+    first = RunLock(tmp_path).acquire()
+    waiter = RunLock(tmp_path, wait=True)
+    started = threading.Thread(target=waiter.acquire)
+    with caplog.at_level("WARNING", logger="redi.infra.lock"):
+        started.start()  # opens the file the first holder locked and waits for it
+        deadline = time.time() + 30
+        while not any("waiting for" in r.getMessage() for r in caplog.records) and time.time() < deadline:
+            time.sleep(0.01)
+    first.release()  # removes .lock, then unlocks: the waiter wakes on the removed file
+    started.join(30)
+    assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+    with pytest.raises(RunLockedError):  # the waiter holds the lock of the file the path names now
+        RunLock(tmp_path).acquire()
+    waiter.release()
+    assert not (tmp_path / ".lock").exists()
 
 
 def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
