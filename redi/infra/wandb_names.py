@@ -7,6 +7,7 @@ the sweep, and the cached stage-1 run is job_type "stage1" in group "stage1".
 
 from __future__ import annotations
 
+import logging
 import math
 import netrc
 import os
@@ -16,10 +17,22 @@ from typing import Any
 
 from redi.config.checks import plain
 
+log = logging.getLogger(__name__)
+
 
 def resolve_wandb_mode(configured: str | None) -> str:
-    """logger.wandb_mode, else WANDB_MODE, else online when credentials exist, else offline."""
-    mode = configured or os.environ.get("WANDB_MODE")
+    """logger.wandb_mode, else WANDB_MODE, else online when credentials exist, else offline.
+
+    An empty WANDB_MODE (``WANDB_MODE= redi run``, or ``export WANDB_MODE=`` to clear it) counts as unset and is
+    removed from the environment, since W&B itself refuses it (a pydantic ValidationError); the log says so.
+    """
+    env = os.environ.get("WANDB_MODE")
+    if env is not None and not env.strip():
+        del os.environ["WANDB_MODE"]
+        mode = resolve_wandb_mode(configured)
+        log.warning("WANDB_MODE is set but empty: treated as unset (W&B %s for this run)", mode)
+        return mode
+    mode = configured or env
     if mode:
         if mode in ("dryrun",):
             return "offline"
