@@ -22,6 +22,7 @@ from redi.infra.lock import RunLock, RunLockedError
 from redi.infra.state_io import write_tensors
 from redi.infra.status import Status, atomic_write_text
 from redi.infra.tracking import MetricsFile, Tracker
+from redi.infra.wandb_names import resolve_wandb_mode
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -207,6 +208,23 @@ def test_online_without_a_key_falls_back_to_offline_with_one_warning(tmp_path, m
     (warning,) = Status(tmp_path).data["warnings"]
     assert "W&B could not start (online: UsageError" in warning and "W&B is offline for this run" in warning
     assert MetricsFile(tmp_path / "metrics.jsonl").read() == [{"step": 1, "train/loss": 1.0}]
+
+
+def test_an_empty_wandb_mode_counts_as_unset_with_one_line(tmp_path, monkeypatch, caplog):
+    """``WANDB_MODE= redi run``: W&B offline (no credentials), said in one line, not a pydantic ValidationError."""
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.setenv("WANDB_MODE", "")
+    with caplog.at_level("WARNING", logger="redi.infra.wandb_names"):
+        mode = resolve_wandb_mode(None)
+    assert mode == "offline" and "WANDB_MODE" not in os.environ
+    assert [r.getMessage() for r in caplog.records] == [
+        "WANDB_MODE is set but empty: treated as unset (W&B offline for this run)"
+    ]
+    tracker = Tracker(tmp_path)
+    assert tracker.start_wandb(mode=mode, **KW) is not None and tracker.mode == "offline"
+    tracker.finish()
+    assert "warnings" not in Status(tmp_path).data  # W&B started as asked: nothing fell back
 
 
 def test_an_unreachable_server_falls_back_to_offline(tmp_path, monkeypatch):
