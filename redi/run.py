@@ -205,6 +205,18 @@ def _failed(run_dir: Path, error: Exception) -> dict:
     return {"state": "failed", "run_dir": str(run_dir), "reason": reason}
 
 
+def _preflight(cfg: DictConfig, overrides: list[str]):
+    """``validate(cfg)``, after ``mode=eval`` on a redi run took that run's evaluation settings (said in the log)."""
+    from redi.inputs.eval_settings import adopt_run_eval_settings
+
+    source, taken = adopt_run_eval_settings(cfg, overrides)
+    if taken:
+        log.info(
+            "mode=eval on %s: its own evaluation settings, where not typed: %s", source, ", ".join(taken)
+        )
+    return validate(cfg)
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> dict | None:
     hc = HydraConfig.get()
@@ -212,8 +224,9 @@ def main(cfg: DictConfig) -> dict | None:
     multirun = hc.mode == RunMode.MULTIRUN
     try:
         # before anything heavy is imported; a rejected config leaves no run directory, an accepted one is indexed
+        overrides = list(hc.overrides.task)
         spec, hyper = open_run_directory(
-            run_dir, Path(cfg.paths.runs_dir), list(hc.overrides.task), lambda: validate(cfg), (ValueError,)
+            run_dir, Path(cfg.paths.runs_dir), overrides, lambda: _preflight(cfg, overrides), (ValueError,)
         )
     except ValueError as e:  # ConfigError, or a model source that cannot be used (ModelSourceError)
         if multirun:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,67 @@ def test_eval_mode_on_a_model_directory_and_a_run_directory(tmp_path, shared_dat
         records = (run_dir / "eval" / "step_0.jsonl").read_text().splitlines()
         assert len(records) == 6
         assert "math500 0.000" in proc.stdout
+
+
+def _redi(*args: str, cwd) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "redi.run", *args], capture_output=True, text=True, cwd=cwd, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _run_dir_of(proc: subprocess.CompletedProcess) -> Path:
+    return Path(proc.stdout.split("run directory: ")[1].split()[0])
+
+
+def test_eval_mode_takes_a_runs_checkpoint_and_its_own_eval_settings(tmp_path):
+    """As typed after a smoke run: a checkpoint evaluates to the run's own evaluation at that step, byte for byte,
+    and a run directory is evaluated with the run's settings (24 problems x 2 samples), except what is typed."""
+    trained = _run_dir_of(_redi("experiment=smoke", "trainer.progress_bar=false", cwd=tmp_path))
+    step = (trained / "checkpoints" / "latest").read_text().strip()  # step_4 (the run ended at step 8)
+    relative = trained.relative_to(tmp_path)
+    proc = _redi("mode=eval", f"model.init_from={relative}/checkpoints/{step}", cwd=tmp_path)
+    assert (
+        f"mode=eval on {relative}: its own evaluation settings, where not typed: eval.num_samples=2"
+        in proc.stdout
+    )
+    assert f"accuracy of the result (pass@1, step {step[5:]})" in proc.stdout
+    evaluated = _run_dir_of(proc)
+    records = (evaluated / "eval" / f"{step}.jsonl").read_bytes()
+    assert records == (trained / "eval" / f"{step}.jsonl").read_bytes()
+    assert json.loads((evaluated / "status.json").read_text())["evaluated"] == str(
+        trained / "checkpoints" / step
+    )
+
+    proc = _redi("mode=eval", f"model.init_from={relative}", "eval.num_samples=1", cwd=tmp_path)
+    rows = [json.loads(r) for r in (_run_dir_of(proc) / "eval" / "step_0.jsonl").read_text().splitlines()]
+    assert len(rows) == 24 and {r["sample_index"] for r in rows} == {
+        0
+    }  # the run's 24 problems, 1 sample typed
+    assert {r["num_tokens"] <= 64 for r in rows} == {True}  # the run's eval.max_new_tokens
+
+
+def test_a_checkpoint_that_cannot_be_evaluated_is_named(tmp_path):
+    from redi.model.resolve import resolve_source
+    from redi.model.source import ModelSourceError
+
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("mode: train\n")
+    (run / "status.json").write_text(json.dumps({"state": "interrupted"}))
+    (run / "checkpoints" / "step_6" / "dcp").mkdir(parents=True)
+    (run / "checkpoints" / "step_3").mkdir()
+    (run / "checkpoints" / "step_3" / "model.safetensors").write_bytes(b"")
+    cases = {
+        str(
+            run
+        ): "has no model/ (its state is 'interrupted'); finish that run first, or evaluate a checkpoint: "
+        f"model.init_from={run}/checkpoints/step_6",
+        f"{run}/checkpoints/step_6": "is a sharded (trainer.distributed=fsdp) checkpoint",
+        f"{run}/checkpoints/step_3": "is incomplete (its write did not finish)",
+    }
+    for value, says in cases.items():
+        with pytest.raises(ModelSourceError) as e:
+            resolve_source(value, "model.init_from")
+        assert says in str(e.value) and str(e.value).startswith("model.init_from: ")

@@ -41,6 +41,9 @@ def starting_point(cfg: DictConfig, spec: ObjectiveSpec, run_dir: Path, env: Dis
             source = ModelSource("dir", str(stage1 / "model"))
         else:
             source = resolve_source(cfg.model.init_from, "model.init_from", cfg.model.tokenizer)
+            if source.kind == "checkpoint":
+                model, tokenizer = checkpoint_model(Path(source.location), env)
+                return model, tokenizer, source
     elif cfg.model.base is not None:
         source = resolve_source(cfg.model.base, "model.base", cfg.model.tokenizer)
     else:
@@ -52,6 +55,37 @@ def starting_point(cfg: DictConfig, spec: ObjectiveSpec, run_dir: Path, env: Dis
     from redi.model.lora import apply_lora, enabled
 
     return (apply_lora(model, cfg.model) if enabled(cfg.model) else model), tokenizer, source
+
+
+def checkpoint_model(step_dir: Path, env: DistEnv):
+    """(model, tokenizer) of a redi checkpoint ``<run>/checkpoints/step_N``: the run's own starting point (read
+    from its .hydra/config.yaml and status.json, as a resume builds it), then the checkpoint's weights."""
+    from omegaconf import OmegaConf
+    from safetensors.torch import load_file
+
+    from redi.infra.checkpoint import MODEL_FILE, checkpoint_problem
+    from redi.infra.status import read_status
+    from redi.model.source import ModelSourceError
+    from redi.objectives import get_objective
+
+    if (problem := checkpoint_problem(step_dir)) is not None:
+        raise ModelSourceError(f"model.init_from: checkpoint {str(step_dir)!r} cannot be used: {problem}")
+    run_dir = step_dir.parent.parent
+    run_cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    spec = get_objective(run_cfg.objective.name)
+    recorded = read_status(run_dir / "status.json").get("stage1_dir")
+    if wants_stage1_model(run_cfg, spec) and run_cfg.model.init_from == "stage1" and not recorded:
+        raise ModelSourceError(
+            f"model.init_from: {str(run_dir / 'status.json')!r} does not name the stage-1 model its run started from"
+        )
+    from_scratch = not wants_stage1_model(run_cfg, spec) and run_cfg.model.base is None
+    if from_scratch and not (run_dir / "tokenizer" / "tokenizer.json").is_file():
+        raise ModelSourceError(f"model.init_from: {str(run_dir)!r} has no tokenizer/ beside its checkpoints")
+    log.info("loading %s (the model of %s, built as that run built it)", step_dir, run_dir)
+    model, tokenizer, _ = starting_point(run_cfg, spec, run_dir, env, Path(recorded) if recorded else None)
+    unwrapped = getattr(model, "module", model)
+    unwrapped.load_state_dict(load_file(str(step_dir / MODEL_FILE), device=str(env.device)))
+    return model, tokenizer
 
 
 def tiny_tokenizer(cfg: DictConfig, run_dir: Path, env: DistEnv):

@@ -13,8 +13,9 @@ class ModelSourceError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where weights come from: kind is "dir" (a Hugging Face model directory), "hub" (a hub id) or "adapter" (a
-    peft adapter directory merged into ``base`` at load); ``tokenizer``: where the tokenizer is when not beside
+    """Where weights come from: kind is "dir" (a Hugging Face model directory), "hub" (a hub id), "adapter" (a
+    peft adapter directory merged into ``base`` at load) or "checkpoint" (a redi run's ``checkpoints/step_N``,
+    loaded as its run built its model: redi.inputs.model); ``tokenizer``: where the tokenizer is when not beside
     the weights (a Trainer checkpoint saved without one)."""
 
     kind: str
