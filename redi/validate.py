@@ -130,6 +130,7 @@ def check_logger(c: Checks) -> None:
 
 def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
     """Check the whole config; returns the objective spec and its hyperparameters, or raises ConfigError."""
+    from redi.config.unknown_keys import unknown_keys
     from redi.data.checks import check_data
     from redi.eval.checks import check_eval
     from redi.loop.checks import check_stage1, check_trainer, collapse_rule_notes
@@ -137,9 +138,11 @@ def validate(cfg: DictConfig) -> tuple[Any, dict[str, float]]:
     from redi.model.checks import check_model
     from redi.model.kernels import check_kernels
     from redi.objectives import ObjectiveConfigError, get_objective
-    from redi.sweeps.checks import check_launcher
+    from redi.sweeps.checks import check_launcher, launcher_of
 
     root = Checks(cfg)
+    for line in unknown_keys(cfg, launcher_of(cfg)):  # +key=value that no schema declares
+        root.fail(line)
     check_finite(cfg, root)
     spec, hyper = None, {}
     try:

@@ -8,20 +8,45 @@ if TYPE_CHECKING:
     from redi.config.checks import Checks
 
 
-def _launcher(cfg: Any) -> Any:
-    """hydra.launcher of the composed config, or of the running Hydra job, or None."""
+def _hydra(cfg: Any) -> Any:
+    """The hydra node of the composed config, or of the running Hydra job, or None."""
     if "hydra" in cfg:
-        return cfg.hydra.get("launcher")
+        return cfg.hydra
     from hydra.core.hydra_config import HydraConfig
 
-    return HydraConfig.get().launcher if HydraConfig.initialized() else None
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def launcher_of(cfg: Any) -> Any:
+    """hydra.launcher of the composed config, or of the running Hydra job, or None."""
+    hydra = _hydra(cfg)
+    return None if hydra is None else hydra.get("launcher")
+
+
+def launcher_without_multirun(cfg: Any) -> str | None:
+    """The launcher chosen (``hydra/launcher=slurm``) for a run started without -m, which Hydra would not use."""
+    hydra = _hydra(cfg)
+    if hydra is None or hydra.get("runtime") is None:
+        return None
+    from hydra.types import RunMode
+
+    chosen = hydra.runtime.choices.get("hydra/launcher")
+    if chosen in (None, "basic") or hydra.get("mode") not in (RunMode.RUN, "RUN"):
+        return None
+    return chosen
 
 
 def check_launcher(root: Checks) -> None:
-    """Resources a submitit launcher (local or SLURM) is asked for: whole, positive numbers."""
+    """A launcher only with -m; resources a submitit launcher (local or SLURM) is asked for: whole, positive numbers."""
     from redi.config.checks import Checks
 
-    launcher = _launcher(root.node)
+    if (chosen := launcher_without_multirun(root.node)) is not None:
+        root.fail(
+            f"hydra/launcher={chosen}: Hydra uses a launcher only in a multirun, so without -m this run would start "
+            f"here, on this machine; add -m (python -m redi.run -m ... hydra/launcher={chosen})"
+        )
+        return
+    launcher = launcher_of(root.node)
     if launcher is None or "timeout_min" not in launcher:  # the basic launcher: nothing to ask for
         return
     c = Checks(launcher, "hydra.launcher", root.errors)

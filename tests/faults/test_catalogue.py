@@ -113,6 +113,19 @@ BAD_CONFIGS = [
     (["eval.grader.extraction=last"], "eval.grader.extraction='last': expected one of boxed, latex_expr"),
     (["eval.grader.start_method=thread"], "eval.grader.start_method='thread': expected one of"),
     (["logger.wandb_mode=sometimes"], "logger.wandb_mode='sometimes': expected one of"),
+    (
+        ["+trainer.max_step=5"],
+        "trainer.max_step=5: no such key, so nothing would read it (did you mean trainer.max_steps?)",
+    ),
+    (["+alhpa=0.5"], "alhpa=0.5: no such key, so nothing would read it (did you mean alpha?)"),
+    (
+        ["+model.arch.hiden_size=8"],
+        "model.arch.hiden_size=8: no such key, so nothing would read it (did you mean model.arch.hidden_size?)",
+    ),
+    (
+        ["hydra/launcher=slurm", "+hydra.launcher.partitio=gpu"],
+        "hydra.launcher.partitio=gpu: no such key, so nothing would read it (did you mean hydra.launcher.partition?)",
+    ),
     (["hydra/launcher=slurm", "hydra.launcher.timeout_min=0"], "hydra.launcher.timeout_min=0: must be >= 1"),
     (
         ["hydra/launcher=slurm", "hydra.launcher.tasks_per_node=0"],
