@@ -205,10 +205,14 @@ def _failed(run_dir: Path, error: Exception) -> dict:
     return {"state": "failed", "run_dir": str(run_dir), "reason": reason}
 
 
-def _preflight(cfg: DictConfig, overrides: list[str]):
-    """``validate(cfg)``, after ``mode=eval`` on a redi run took that run's evaluation settings (said in the log)."""
+def _preflight(cfg: DictConfig, run_dir: Path, overrides: list[str]):
+    """``validate(cfg)``, once the run directory holds no run of another config (redi.infra.run_identity) and
+    ``mode=eval`` on a redi run took that run's evaluation settings (both said in the log)."""
+    from redi.infra.run_identity import check_directory
     from redi.inputs.eval_settings import adopt_run_eval_settings
 
+    if note := check_directory(run_dir, cfg):
+        log.warning(note)
     source, taken = adopt_run_eval_settings(cfg, overrides)
     if taken:
         log.info(
@@ -222,19 +226,34 @@ def main(cfg: DictConfig) -> dict | None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
+    composed = [OmegaConf.to_yaml(c) for c in (cfg, HydraConfig.instance().cfg, hc.overrides.task)]
     try:
         # before anything heavy is imported; a rejected config leaves no run directory, an accepted one is indexed
         overrides = list(hc.overrides.task)
         spec, hyper = open_run_directory(
-            run_dir, Path(cfg.paths.runs_dir), overrides, lambda: _preflight(cfg, overrides), (ValueError,)
+            run_dir,
+            Path(cfg.paths.runs_dir),
+            overrides,
+            lambda: _preflight(cfg, run_dir, overrides),
+            (ValueError,),
         )
-    except ValueError as e:  # ConfigError, or a model source that cannot be used (ModelSourceError)
+    except ValueError as e:  # ConfigError, a model source that cannot be used, a directory of another config
+        from redi.infra.run_identity import RunIdentityError
+
+        if multirun and isinstance(
+            e, RunIdentityError
+        ):  # that directory is another run's: touch nothing in it
+            print(f"redi: error: {e}", file=sys.stderr, flush=True)
+            return {"state": "failed", "run_dir": str(run_dir), "reason": str(e)}
         if multirun:
             return _failed(run_dir, e)
         print(f"redi: error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
     from redi.infra.distributed import launch_rank, quiet_other_ranks
+    from redi.infra.run_identity import record_config
 
+    if launch_rank() == 0:
+        record_config(run_dir, *composed)  # the config this directory's run started with, written once
     quiet_other_ranks()  # with several processes, rank 0 alone writes run.log and the summary
     user_errors = _user_errors()
     if not sys.stderr.isatty():  # progress bars only on a terminal; logs stay readable

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,3 +76,61 @@ def test_refused_before_any_compute_with_one_line(case, tmp_path, record_time):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(says), proc.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / ".cache").exists()  # nothing ran
+
+
+def fresh_clone(tmp_path: Path) -> Path:
+    """This checkout's tracked files (not its results) copied to ``tmp_path/clone``: a clone a user can edit."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split("\n")  # fmt: skip
+    clone = tmp_path / "clone"
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file() and not name.startswith(("sweeps/", "analysis/", "benchmarks/")):
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            (clone / name).write_bytes(source.read_bytes())
+    return clone
+
+
+def clone_run(clone: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(clone), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "redi.run", *args], cwd=clone, env=env, capture_output=True,
+                          text=True, timeout=900)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_an_edited_yaml_is_a_new_run_never_the_old_ones(tmp_path):
+    """Item 7: run, edit a YAML, rerun the same command: a new run beside the old one, the difference said; the old
+    run's config and metrics untouched; the old directory given by hand is refused, naming the difference."""
+    clone = fresh_clone(tmp_path)
+    command = ["experiment=smoke", "trainer.max_steps=2", "eval.every_n_steps=0", "eval.at_start=false",
+               "eval.at_end=false"]  # fmt: skip
+    first = clone_run(clone, *command)
+    assert first.returncode == 0, first.stderr[-3000:]
+    old = Path(first.stdout.split("run directory: ")[1].split()[0])
+    kept = {
+        name: (old / name).read_bytes() for name in (".hydra/config.yaml", "metrics.jsonl", "status.json")
+    }
+    smoke = clone / "conf" / "experiment" / "smoke.yaml"
+    text = smoke.read_text()
+    assert text.count("\n  micro_batch_size: 8\n") == 1  # the trainer's (stage 1's is 32)
+    smoke.write_text(text.replace("\n  micro_batch_size: 8\n", "\n  micro_batch_size: 4\n"))
+
+    second = clone_run(clone, *command)
+    assert second.returncode == 0, second.stderr[-3000:]
+    new = Path(second.stdout.split("run directory: ")[1].split()[0])
+    assert new.parent == old.parent and new.name.startswith(old.name + "_c")
+    assert (
+        f"{old} holds a run of another configuration (trainer.micro_batch_size: 8 -> 4); this one runs in {new}"
+        in second.stdout
+    )
+    assert {name: (old / name).read_bytes() for name in kept} == kept
+    assert OmegaConf.load(new / ".hydra" / "config.yaml").trainer.micro_batch_size == 4
+    assert [json.loads(r)["step"] for r in (new / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+    by_hand = clone_run(clone, *command, f"hydra.run.dir={old}")
+    assert by_hand.returncode == 2
+    assert by_hand.stderr.strip() == (
+        f"redi: error: {old} holds a run of another configuration (trainer.micro_batch_size: 8 -> 4); run this one "
+        "in another directory, or remove that one to start it over"
+    )
+    assert {name: (old / name).read_bytes() for name in kept} == kept

@@ -94,11 +94,20 @@ def run_name(objective: str, overrides: Sequence[str], groups: Sequence[str] = (
     return name
 
 
-def _resolver(objective: str, overrides, choices) -> str:
-    """The ``redi_run_name`` resolver: ``${redi_run_name:${hydra.runtime.choices.objective},...}``."""
+def _resolver(objective: str, overrides, choices, parent: str | None = None, *, _root_) -> str:
+    """The ``redi_run_name`` resolver: ``${redi_run_name:${hydra.runtime.choices.objective},...,<parent dir>}``.
+
+    With ``parent`` (the directory the run goes into), a name whose directory holds a run of another configuration
+    becomes ``<name>_c<digest>`` (redi.infra.run_identity): the config resolved, not the overrides, is the run.
+    """
     items = list(overrides) if overrides is not None else []
     groups = [g for g in (choices or {}) if "/" not in str(g)]
-    return run_name(str(objective), [str(o) for o in items], groups)
+    name = run_name(str(objective), [str(o) for o in items], groups)
+    if parent is None:
+        return name
+    from redi.infra.run_identity import directory_name
+
+    return directory_name(Path(str(parent)), name, _root_)
 
 
 def register_resolver() -> None:
