@@ -20,6 +20,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from redi.infra.status import atomic_write_text
+
 CONFIG_FILE = Path(".hydra") / "config.yaml"
 # where and how a run reports, not what it computes (the run-name overrides redi.infra.run_names leaves out)
 IGNORED = ("sweep", "logger", "paths", "experiment", "trainer.progress_bar", "eval.progress_bar",
@@ -134,10 +136,9 @@ def record_config(run_dir: Path, config_yaml: str, hydra_yaml: str, overrides_ya
     hydra_dir = Path(run_dir) / CONFIG_FILE.parent
     if (hydra_dir / CONFIG_FILE.name).exists():
         return
-    hydra_dir.mkdir(parents=True, exist_ok=True)
     for name, text in (
         ("hydra.yaml", hydra_yaml),
         ("overrides.yaml", overrides_yaml),
         ("config.yaml", config_yaml),
-    ):
-        (hydra_dir / name).write_text(text)  # config.yaml last: its presence means .hydra/ is complete
+    ):  # atomically, config.yaml last: the other ranks of a job read it as they name the directory
+        atomic_write_text(hydra_dir / name, text)
