@@ -29,6 +29,7 @@ from redi.config.checks import ConfigError
 from redi.config.help import register_help_resolver
 from redi.config.help import render as render_help
 from redi.infra.run_names import open_run_directory, register_resolver
+from redi.sweeps.preflight import check_members_with
 from redi.validate import validate
 
 log = logging.getLogger("redi")
@@ -221,6 +222,17 @@ def _preflight(cfg: DictConfig, run_dir: Path, overrides: list[str]):
     return validate(cfg)
 
 
+def _check_member(cfg: DictConfig) -> None:
+    """The pre-flight of one sweep member's composed config, run for every member before any starts."""
+    from redi.inputs.eval_settings import adopt_run_eval_settings
+
+    adopt_run_eval_settings(cfg, list(cfg.hydra.overrides.task))
+    validate(cfg)
+
+
+check_members_with(_check_member)
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> dict | None:
     hc = HydraConfig.get()
@@ -336,6 +348,31 @@ def _control_summary(control, run_dir: Path) -> list[str]:
     return control_lines(run_dir, control, control.wait())
 
 
+def _unparsable_override(argv: list[str]) -> str | None:
+    """One line for a command-line override that Hydra's grammar rejects (``alpha=0.2,,8``), else None.
+
+    Hydra would print its parser's three-line report; this says the override and what the parser expected.
+    """
+    import re
+
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    args, _ = get_args_parser().parse_known_args(argv)
+    try:
+        OverridesParser.create().parse_overrides(args.overrides)
+    except OverrideParseException as e:
+        said = [
+            line
+            for line in e.message.splitlines()
+            if line.strip() and not line.startswith(("See ", "Error "))
+        ]
+        detail = re.sub(r" expecting \{.*\}", "", said[0] if said else "not a key=value override")
+        return f"{e.override}: does not parse ({detail}; the grammar: hydra.cc/docs/advanced/override_grammar/basic)"
+    return None
+
+
 def _main_and_exit() -> None:
     """Run ``main`` and end the process; after torch.distributed was used, through ``exit_process`` (see there).
 
@@ -345,6 +382,9 @@ def _main_and_exit() -> None:
     if {"--help", "-h"} & set(sys.argv[1:]):  # the same text as Hydra's help, without composing the config
         print(render_help(), flush=True)
         sys.exit(0)
+    if not {"-sc", "--shell-completion"} & set(sys.argv[1:]) and (bad := _unparsable_override(sys.argv[1:])):
+        print(f"redi: error: {bad}", file=sys.stderr, flush=True)
+        sys.exit(2)
     code: int | str | None = 0
     try:
         main()

@@ -35,7 +35,7 @@ class ExperimentConfig:
 class SweepConfig:
     """A named sweep (a ``sweep/*.yaml`` file); its name is the W&B group and the sweep directory."""
 
-    name: str = "${now:%Y-%m-%d_%H-%M-%S}"
+    name: str | None = None  # null: named after the sweep's command line (redi.infra.run_names.sweep_name)
     description: str = ""
 
 

@@ -42,6 +42,9 @@ EXCLUDED = frozenset(
     }
 )
 _READABLE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+\-]*$")
+_READABLE_LIST = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9.+\-]*(,[A-Za-z0-9][A-Za-z0-9.+\-]*)*$"
+)  # a sweep's 0.2,0.8
 MAX_READABLE = 80  # characters of readable tokens; what does not fit goes into the hash
 T = TypeVar("T")
 INDEX_NAME = "index.tsv"
@@ -57,22 +60,18 @@ def _split(override: str) -> tuple[str, str]:
     return key.lstrip("+~"), value
 
 
-def run_name(objective: str, overrides: Sequence[str], groups: Sequence[str] = ()) -> str:
-    """``<objective>[_<token>...][_h<hash>]`` for one run's command-line overrides.
-
-    objective: the objective group's choice (redi, symmetric, dpo, ...); ``groups``: the config group names, whose
-    choices read as their option name (experiment=smoke -> smoke). Root hyperparameters read as a0.8, lr2e-5.
-    Everything else is hashed (sha256 of the sorted overrides it covers), so two different configs never share a
-    name, and the hash only appears when such overrides exist.
-    """
+def _tokens(
+    overrides: Sequence[str], groups: Sequence[str], readable_value: re.Pattern[str]
+) -> tuple[list[str], list[str], list[str]]:
+    """(group choices, root-key tokens, overrides to hash) of ``overrides``, sorted by key."""
     readable_groups: list[str] = []
     readable: list[str] = []
     hashed: list[str] = []
     for override in sorted(overrides, key=lambda o: (_split(o)[0], o)):
         key, value = _split(override)
-        if key in EXCLUDED or (key == "objective" and not override.startswith(("+", "~"))):
+        if key in EXCLUDED:
             continue
-        if override.startswith(("+", "~")) or not _READABLE_VALUE.match(value):
+        if override.startswith(("+", "~")) or not readable_value.match(value):
             hashed.append(override)
         elif key in ABBREVIATIONS:
             readable.append(f"{ABBREVIATIONS[key]}{value}")
@@ -80,8 +79,12 @@ def run_name(objective: str, overrides: Sequence[str], groups: Sequence[str] = (
             readable_groups.append(value)
         else:
             hashed.append(override)
-    name = objective
-    for token in readable_groups + readable:
+    return readable_groups, readable, hashed
+
+
+def _join(prefix: str, tokens: list[str], hashed: list[str], overrides: Sequence[str]) -> str:
+    name = prefix
+    for token in tokens:
         if len(name) + len(token) + 1 > MAX_READABLE:
             hashed.extend(
                 o for o in overrides if o not in hashed
@@ -92,6 +95,32 @@ def run_name(objective: str, overrides: Sequence[str], groups: Sequence[str] = (
         digest = hashlib.sha256("\n".join(sorted(set(hashed))).encode()).hexdigest()[:8]
         name += f"_h{digest}"
     return name
+
+
+def run_name(objective: str, overrides: Sequence[str], groups: Sequence[str] = ()) -> str:
+    """``<objective>[_<token>...][_h<hash>]`` for one run's command-line overrides.
+
+    objective: the objective group's choice (redi, symmetric, dpo, ...); ``groups``: the config group names, whose
+    choices read as their option name (experiment=smoke -> smoke). Root hyperparameters read as a0.8, lr2e-5.
+    Everything else is hashed (sha256 of the sorted overrides it covers), so two different configs never share a
+    name, and the hash only appears when such overrides exist.
+    """
+    overrides = [o for o in overrides if o.startswith(("+", "~")) or _split(o)[0] != "objective"]
+    readable_groups, readable, hashed = _tokens(overrides, groups, _READABLE_VALUE)
+    return _join(objective, readable_groups + readable, hashed, overrides)
+
+
+def sweep_name(arguments: Sequence[str], groups: Sequence[str] = ()) -> str:
+    """``sweep[_<token>...][_h<hash>]`` for a sweep's command line, read as run names are, value lists included.
+
+    ``-m experiment=smoke alpha=0.2,8`` -> ``sweep_smoke_a0.2+8``: the name of a sweep run without ``sweep.name``,
+    so rerunning the same command (in any order) finds the same sweep directory and resumes its members.
+    """
+    readable_groups, readable, hashed = _tokens(arguments, [*groups, "objective"], _READABLE_LIST)
+    tokens = [
+        t.replace(",", "+") for t in readable_groups + readable
+    ]  # a name Hydra and the shell take as is
+    return _join("sweep", tokens, hashed, list(arguments))
 
 
 def _resolver(objective: str, overrides, choices, parent: str | None = None, *, _root_) -> str:

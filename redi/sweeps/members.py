@@ -2,42 +2,64 @@
 
 ``hydra.sweeper.members`` lists the sweep's points, each a string of overrides ("beta=0.001 lr=1e-6"); the
 command line's own sweeps (``seed=1,2``) are crossed with them, and with no members it is Hydra's basic sweeper.
-A member whose overrides do not compose is reported and left out, so it fails alone: the others still run.
-Every preference member gets its alpha = 0 control as a member too, unless ``control=false``
-(redi.sweeps.controls).
+Before the first member starts (or anything is submitted), every member's config is composed and passed through
+the pre-flight redi.run registers (redi.sweeps.preflight); any that cannot run are named together, one line
+each, and nothing runs. Every preference member gets its alpha = 0 control as a member too, unless
+``control=false`` (redi.sweeps.controls). A sweep without ``sweep.name`` is named after its command line
+(redi.infra.run_names.sweep_name), so rerunning the same command resumes it.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
+from hydra.errors import HydraException
+from omegaconf import OmegaConf, open_dict
 
+from redi.infra.run_names import sweep_name
 from redi.sweeps.controls import add_controls
 from redi.sweeps.launchers import TolerantSubmititMixin
+from redi.sweeps.preflight import check_member
 from redi.sweeps.table import (
     TABLE_NAME,
     Member,
-    SweepMembersFailed,
-    add_unlaunched_failures,
     failure_message,
     format_table,
     member_state,
     read_status,
+    read_table,
     summarize,
     write_table,
 )
 
 log = logging.getLogger(__name__)
-FAILURES_FILE = "composition_failures.json"
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line: Hydra's "Error merging override alpha=x / Value 'x' ... Float" becomes
+    "alpha=x: Value 'x' of type 'str' could not be converted to Float"; a multi-line ConfigError is joined by "; "."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [
+        line for line in lines if not line.startswith(("full_key:", "object_type=", "Set the environment"))
+    ]
+    if not lines:
+        return type(error).__name__
+    merging = "Error merging override "
+    if lines[0].startswith(merging):
+        cause = [line.strip() for line in str(error.__cause__ or "").splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (cause[0] if cause else "does not compose")
+        return f"{lines[0][len(merging) :]}: {detail}"
+    if len(lines) > 1 and lines[0].endswith("problems in the config:"):
+        return "; ".join(line.removeprefix("- ") for line in lines[1:])
+    return "; ".join(lines) if len(lines) <= 2 else lines[0]
 
 
 @dataclass
@@ -76,48 +98,72 @@ class MembersSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
+        try:
+            overrides = parser.parse_overrides(self._parse_config() + list(arguments))
+        except HydraException as e:  # an override that does not parse (alpha=0.2,,8)
+            _refuse(f"redi: error: {one_line(e)}")
         product = [job for batch in self.split_arguments(overrides, None) for job in batch]
         jobs = expand(self.members, product)
+        problems = self._preflight(jobs)
+        if problems:
+            _refuse(
+                f"redi: error: {len(problems)} of {len(jobs)} sweep members cannot run, so none was started:\n"
+                + "\n".join(f"  - #{i} {' '.join(jobs[i]) or '(no overrides)'}: {p}" for i, p in problems)
+            )
         loader = self.hydra_context.config_loader
         jobs = add_controls(jobs, lambda job: loader.load_sweep_config(self.config, list(job)))
+        jobs = self._named(jobs, arguments)
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-
-        good, failures = [], []
-        for job in jobs:
-            try:
-                self.validate_batch_is_legal([job])
-                good.append(job)
-            except Exception as e:  # noqa: BLE001  (any composition error fails this member only)
-                message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                log.error("member %s does not compose and is left out: %s", " ".join(job), message)
-                failures.append({"overrides": job, "error": message})
-        if failures:
-            (sweep_dir / FAILURES_FILE).write_text(json.dumps(failures, indent=2) + "\n")
-        log.info("sweep %s: %d members to launch, %d left out", sweep_dir, len(good), len(failures))
+        log.info("sweep %s: %d members to launch", sweep_dir, len(jobs))
         returns = []
-        size = self.max_batch_size or len(good) or 1
-        for start in range(0, len(good), size):
-            returns.append(self.launcher.launch(good[start : start + size], initial_job_idx=start))
+        size = self.max_batch_size or len(jobs) or 1
+        for start in range(0, len(jobs), size):
+            returns.append(self.launcher.launch(jobs[start : start + size], initial_job_idx=start))
         results = [r for batch in returns for r in batch]
-        if isinstance(
-            self.launcher, TolerantSubmititMixin
-        ):  # the submitit launchers wrote members.tsv already
-            members = add_unlaunched_failures(sweep_dir, failures)
+        if isinstance(self.launcher, TolerantSubmititMixin):  # the submitit launchers wrote members.tsv
+            members = read_table(sweep_dir / TABLE_NAME)
         else:
-            members = report_members(sweep_dir, good, results, failures)
+            members = report_members(sweep_dir, jobs, results)
         message = failure_message(members, sweep_dir / TABLE_NAME)
         if message is not None:  # every member has ended; the multirun exits non-zero, naming the table
-            raise SweepMembersFailed(message)
+            _refuse(f"redi: {message}", code=1)
         return returns
 
+    def _named(self, jobs: list[list[str]], arguments: list[str]) -> list[list[str]]:
+        """Name a sweep run without ``sweep.name`` after its command line; every member carries the name."""
+        assert self.config is not None
+        if self.config.sweep.get("name") is not None:
+            return jobs
+        groups = [g for g in self.config.hydra.runtime.choices if "/" not in str(g)]
+        name = sweep_name(arguments, groups)
+        with open_dict(self.config):
+            self.config.sweep.name = name
+        log.info("sweep.name=%s (from the command line: rerun the same command to resume it)", name)
+        return [[*job, f"sweep.name='{name}'"] for job in jobs]
 
-def report_members(
-    sweep_dir: Path, jobs: list[list[str]], results: list[Any], failures: list[dict]
-) -> list[Member]:
+    def _preflight(self, jobs: list[list[str]]) -> list[tuple[int, str]]:
+        """(member, problem) for every member whose config does not compose or fails the registered check."""
+        assert self.hydra_context is not None and self.config is not None
+        problems = []
+        for i, job in enumerate(jobs):
+            try:
+                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(job))
+                check_member(cfg)
+            except (HydraException, ValueError) as e:
+                problems.append((i, one_line(e)))
+        return problems
+
+
+def _refuse(message: str, code: int = 2) -> None:
+    """End the multirun with ``message`` (no traceback): 2 before anything ran, 1 when members did not finish."""
+    print(message, file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def report_members(sweep_dir: Path, jobs: list[list[str]], results: list[Any]) -> list[Member]:
     """Print and write (members.tsv) the state of every member of a sweep run by an in-process launcher."""
     members = []
     for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
@@ -136,10 +182,6 @@ def report_members(
                 str(Path(run_dir) / "run.log") if run_dir else "",
                 value.get("reason", ""),
             )
-        )
-    for j, failure in enumerate(failures, start=len(members)):
-        members.append(
-            Member(j, " ".join(failure["overrides"]), "-", "failed", None, "", "", failure["error"])
         )
     write_table(members, sweep_dir / TABLE_NAME)
     log.info("sweep %s: %s\n%s", sweep_dir, summarize(members), format_table(members))
