@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -63,6 +64,11 @@ REFUSED = {
     "+alhpa": (
         ["experiment=smoke", "+alhpa=0.5"],
         "redi: error: alhpa=0.5: no such key, so nothing would read it (did you mean alpha?)",
+    ),
+    # item 6, a value that does not parse: one line, whether swept or not
+    "unparsable sweep value": (
+        ["-m", "experiment=smoke", "alpha=0.2,,8"],
+        "redi: error: alpha=0.2,,8: does not parse (extraneous input ','; the grammar: ",
     ),
 }
 
@@ -134,3 +140,90 @@ def test_an_edited_yaml_is_a_new_run_never_the_old_ones(tmp_path):
         "in another directory, or remove that one to start it over"
     )
     assert {name: (old / name).read_bytes() for name in kept} == kept
+
+
+SWEEPS_REFUSED = {
+    # item 6: every member checked before the first starts; the bad ones named together; nothing run or submitted
+    "out of range": (
+        ["-m", "experiment=smoke", "alpha=0.2,8"],
+        ["redi: error: 1 of 2 sweep members cannot run, so none was started:",
+         "  - #1 experiment=smoke alpha=8: alpha=8.0: must be <= 1.0"],
+    ),
+    "on SLURM": (
+        ["-m", "experiment=smoke", "alpha=0.2,8,1.5", "hydra/launcher=slurm"],
+        ["redi: error: 2 of 3 sweep members cannot run, so none was started:",
+         "  - #1 experiment=smoke alpha=8: alpha=8.0: must be <= 1.0",
+         "  - #2 experiment=smoke alpha=1.5: alpha=1.5: must be <= 1.0"],
+    ),
+    "a value that is no number": (
+        ["-m", "experiment=smoke", "alpha=0.2,x"],
+        ["redi: error: 1 of 2 sweep members cannot run, so none was started:",
+         "  - #1 experiment=smoke alpha=x: alpha=x: Value 'x' of type 'str' could not be converted to Float"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(SWEEPS_REFUSED))
+def test_a_sweep_is_checked_member_by_member_before_any_starts(case, tmp_path, record_time):
+    args, says = SWEEPS_REFUSED[case]
+    proc, seconds = redi(*args, cwd=tmp_path)
+    record_time(seconds)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert [line for line in proc.stderr.splitlines() if line.strip()] == says
+    assert (
+        not (tmp_path / "runs").exists() and not (tmp_path / ".cache").exists()
+    )  # nothing ran or was submitted
+
+
+@pytest.mark.slow
+def test_a_sweep_without_a_name_resumes_by_rerunning_the_same_command(tmp_path):
+    """Item 8: SIGTERM one member of ``-m ... hydra/launcher=local``: members.tsv and its status.json both say
+    "interrupted"; the same command again (its overrides in another order) resumes it in the same sweep directory
+    and does not run the finished member again."""
+    command = ["-m", "experiment=smoke", "hydra/launcher=local", "alpha=0.2,0.8", "eval.every_n_steps=0",
+               "eval.at_start=false", "eval.at_end=false"]  # fmt: skip
+    steps = [
+        "trainer.max_steps=2,40",
+        "trainer.save_every=3",
+    ]  # the 2-step members end; a 40-step one is stopped
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "redi.run", *command, *steps], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    sweeps = tmp_path / "runs" / "sweeps"
+    deadline = time.time() + 900
+    target = None
+    while time.time() < deadline and proc.poll() is None and target is None:
+        for latest in sweeps.glob("*/*/checkpoints/latest"):
+            if latest.read_text().strip() not in ("", "step_3"):  # a long member past its first checkpoint
+                target = latest.parent.parent
+        time.sleep(0.2)
+    assert target is not None, "no member got past its first checkpoint"
+    os.kill(json.loads((target / ".lock").read_text())["pid"], signal.SIGTERM)
+    out = proc.communicate(timeout=900)[0]
+    assert proc.returncode == 1, out[-3000:]
+    [sweep] = list(sweeps.iterdir())
+    assert sweep.name == "sweep_smoke_a0.2+0.8_" + sweep.name.split("_")[-1]  # named after the command
+    table = {Path(m["run_dir"]).name: m for m in read_members(sweep)}
+    status = json.loads((target / "status.json").read_text())
+    assert status["state"] == "interrupted" and table[target.name]["state"] == "interrupted"
+    assert "rerun the same command" in out
+    finished = {name for name, m in table.items() if m["state"] == "completed"}
+    assert len(finished) >= 2  # the 2-step members
+
+    again, _ = redi(*command[:1], *reversed(command[1:]), *reversed(steps), cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert [p.name for p in sweeps.iterdir()] == [sweep.name]
+    status = json.loads((target / "status.json").read_text())
+    assert status["state"] == "completed" and status["resumed_from_step"] >= 6
+    assert {Path(m["run_dir"]).name: m["state"] for m in read_members(sweep)} == dict.fromkeys(
+        table, "completed"
+    )
+    for name in finished:  # not run again
+        assert "already ended 'completed'" in (sweep / name / "run.log").read_text()
+
+
+def read_members(sweep: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(sweep / "members.tsv", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))

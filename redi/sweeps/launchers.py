@@ -6,11 +6,12 @@ wait for *every* member, read each member's state from its run directory's ``sta
 members, also written to ``<sweep dir>/members.tsv`` (the table: redi.sweeps.table).
 
 How the multirun ends: when every member finished (state completed, collapsed or diverged: those are results, not
-errors) it exits 0. When any member failed (its job raised, was cancelled, ran out of requeues, failed to compose its
-config, or its run ended in state "failed"), the failed members are returned to Hydra as failed jobs carrying one
+errors) it exits 0. When any member did not (its job raised, was cancelled or ran out of requeues, or its run ended
+"failed"; or it was stopped by a signal, checkpointed: "interrupted", as its status.json says, and resumed by
+running the same command again), those members are returned to Hydra as failed jobs carrying one
 :class:`SweepMembersFailed` error that names members.tsv, so ``python -m redi.run -m ...`` exits 1 after *all*
 members ended and the table was written. (Hydra's basic sweeper raises that error by reading the returned values;
-a sweeper that does not, like redi.sweeps.members.MembersSweeper, raises ``SweepMembersFailed(failure_message(...))``.)
+redi.sweeps.members.MembersSweeper says it in one line and exits 1.)
 
 Selected with ``hydra/launcher=slurm`` or ``hydra/launcher=local`` (conf/hydra/launcher/*.yaml), which name the
 concrete classes in ``hydra_plugins.redi_launchers`` (Hydra instantiates launchers from that package only).
@@ -42,6 +43,7 @@ from redi.sweeps.table import (
     member_state,
     read_status,
     record_failure,
+    shown_overrides,
     summarize,
     write_table,
 )
@@ -185,7 +187,7 @@ class TolerantSubmititMixin(submitit_launcher.BaseSubmititLauncher):
         log_path = str(run_log) if run_log is not None and run_log.exists() else str(job.paths.stderr)
         member = Member(
             member=idx,
-            overrides=" ".join(filter_overrides(overrides)),
+            overrides=shown_overrides(filter_overrides(overrides)),
             job_id=str(job.job_id),
             state=state,
             step=int_or_none(None if status is None else status.get("step")),

@@ -36,6 +36,7 @@ from redi.sweeps.table import (
     member_state,
     read_status,
     read_table,
+    shown_overrides,
     summarize,
     write_table,
 )
@@ -174,7 +175,7 @@ def report_members(sweep_dir: Path, jobs: list[list[str]], results: list[Any]) -
         members.append(
             Member(
                 i,
-                " ".join(job),
+                shown_overrides(job),
                 "local",
                 state,
                 (status or {}).get("step"),

@@ -20,6 +20,7 @@ from redi.infra.status import FINAL_STATES, RunState, Status
 
 FINISHED_STATES = FINAL_STATES  # results, not errors: completed, collapsed, diverged
 FAILED = RunState.FAILED.value
+INTERRUPTED = RunState.INTERRUPTED.value  # checkpointed and stopped from outside: resumes when run again
 # srun's line for a task that ended badly: "srun: error: node2: task 1: Killed", "... tasks 0-1: Exited with ..."
 _SRUN_TASK_ERROR = re.compile(r"^srun: error: (\S+): (tasks? [\d,\-]+): (.+)$", re.MULTILINE)
 TABLE_NAME = "members.tsv"
@@ -65,16 +66,25 @@ def member_state(
 ) -> str:
     """A member's state: its job's outcome first, then the state its run wrote to status.json.
 
-    A job that raised (composition error, cancelled, out of requeues) or whose task raised is "failed"; a task that
-    returned reports its status.json state; a task that returned without writing status.json (an app that does not
-    write one) is "completed"; a run that returned while its status still says "running" is "failed".
+    A run that recorded "interrupted" (a termination signal: checkpointed, resumable) is "interrupted", whatever
+    became of its job (SLURM ends a cancelled or out-of-requeues job without a result). Otherwise a job that
+    raised (composition error, cancelled, out of requeues) or whose task raised is "failed"; a task that returned
+    reports its status.json state; a task that returned without writing status.json (an app that does not write
+    one) is "completed"; a run that returned while its status still says "running" is "failed".
     """
+    state = str(status.get("state", FAILED)) if status is not None else None
+    if state == INTERRUPTED:
+        return INTERRUPTED
     if job_error is not None or job_return is None or job_return.status != JobStatus.COMPLETED:
         return FAILED
-    if status is None:
-        return "completed"
-    state = str(status.get("state", FAILED))
+    if state is None:
+        return RunState.COMPLETED.value
     return state if state in (*FINISHED_STATES, FAILED) else FAILED
+
+
+def shown_overrides(overrides: Sequence[str]) -> str:
+    """A member's overrides as the table shows them: without ``sweep.name`` (the sweep directory names it)."""
+    return " ".join(o for o in overrides if not o.lstrip("+~").startswith("sweep.name="))
 
 
 def _first_line(error: BaseException | str | None) -> str:
@@ -134,13 +144,19 @@ def summarize(members: Sequence[Member]) -> str:
 
 
 def failure_message(members: Sequence[Member], table_path: Path) -> str | None:
-    """The error a multirun ends with when some members failed (None when none did)."""
-    failed = [m for m in members if m.failed]
-    if not failed:
+    """The error a multirun ends with when some members did not finish (None when all did)."""
+    unfinished = [m for m in members if m.failed]
+    if not unfinished:
         return None
+    which = ", ".join(f"#{m.member} {m.state}" for m in unfinished)
+    resume = (
+        "; the interrupted ones resume when the same command runs again"
+        if any(m.state == INTERRUPTED for m in unfinished)
+        else ""
+    )
     return (
-        f"{len(failed)} of {len(members)} sweep members failed "
-        f"(#{', #'.join(str(m.member) for m in failed)}); the others ran to their end. See {table_path}"
+        f"{len(unfinished)} of {len(members)} sweep members did not finish ({which}); the others ran to their end"
+        f"{resume}. See {table_path}"
     )
 
 
@@ -178,22 +194,3 @@ def record_failure(
     if run_dir and Path(run_dir).is_dir() and recorded not in FINISHED_STATES and reason != own:
         Status(Path(run_dir)).update(state=FAILED, reason=reason)
     return reason
-
-
-def add_unlaunched_failures(sweep_dir: Path, failures: Sequence[dict[str, Any]]) -> list[Member]:
-    """Append members that were never launched (``{"overrides": [...], "error": str}``) to members.tsv.
-
-    For a sweeper that leaves out members whose config does not compose: they get the next member numbers, state
-    "failed" and no job. Returns the whole table (launched members first).
-    """
-    path = Path(sweep_dir) / TABLE_NAME
-    members = read_table(path) if path.exists() else []
-    start = max((m.member for m in members), default=-1) + 1
-    for i, failure in enumerate(failures):
-        members.append(
-            Member(
-                start + i, " ".join(failure["overrides"]), "-", FAILED, None, "", "", str(failure["error"])
-            )
-        )
-    write_table(members, path)
-    return members

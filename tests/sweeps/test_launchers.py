@@ -57,9 +57,16 @@ def test_returned_without_status_json_is_completed():
     assert member_state(None, _ret(JobStatus.COMPLETED), None) == "completed"
 
 
-@pytest.mark.parametrize("state", ["running", "interrupted", "pending", "something-new"])
+@pytest.mark.parametrize("state", ["running", "pending", "something-new"])
 def test_returned_while_status_is_not_final_is_failed(state):
     assert member_state(None, _ret(JobStatus.COMPLETED), {"state": state}) == "failed"
+
+
+@pytest.mark.parametrize("job_error", [None, UncompletedJobError("Job 5_1 has not produced any output")])
+def test_an_interrupted_run_is_interrupted_in_the_table_too(job_error):
+    """SIGTERM checkpointed it and status.json says "interrupted" (resumable): the table agrees, job or no job."""
+    ret = None if job_error else _ret(JobStatus.COMPLETED, value={"state": "interrupted"})
+    assert member_state(job_error, ret, {"state": "interrupted", "step": 7}) == "interrupted"
 
 
 def test_read_status_tolerates_missing_and_malformed_files(tmp_path):
@@ -126,23 +133,16 @@ def test_first_line_of_a_remote_traceback_is_its_last_line():
 
 
 def test_failure_message_names_the_failed_members_and_the_table(tmp_path):
-    table = tmp_path / "members.tsv"
-    assert members_table.failure_message(_members(), table) == (
-        f"1 of 3 sweep members failed (#1); the others ran to their end. See {table}"
+    path = tmp_path / "members.tsv"
+    assert members_table.failure_message(_members(), path) == (
+        f"1 of 3 sweep members did not finish (#1 failed); the others ran to their end. See {path}"
     )
-    assert members_table.failure_message([m for m in _members() if not m.failed], table) is None
-
-
-def test_unlaunched_failures_are_appended_after_the_launched_members(tmp_path):
-    write_table(_members()[:1], tmp_path / "members.tsv")
-    members = members_table.add_unlaunched_failures(
-        tmp_path, [{"overrides": ["lr=x", "seed=1"], "error": "Error merging override lr=x"}]
+    stopped = [*_members(), Member(3, "a=4", "5_3", "interrupted", 7, "", "")]
+    assert members_table.failure_message(stopped, path) == (
+        "2 of 4 sweep members did not finish (#1 failed, #3 interrupted); the others ran to their end; the "
+        f"interrupted ones resume when the same command runs again. See {path}"
     )
-    assert read_table(tmp_path / "members.tsv") == members
-    assert [(m.member, m.overrides, m.job_id, m.state, m.error) for m in members[1:]] == [
-        (1, "lr=x seed=1", "-", "failed", "Error merging override lr=x")
-    ]
-    assert members_table.add_unlaunched_failures(tmp_path / "new", [])[:] == []
+    assert members_table.failure_message([m for m in _members() if not m.failed], path) is None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -216,7 +216,9 @@ def test_launch_waits_for_every_member_and_reports_each(tmp_path, caplog):
         JobStatus.FAILED,
         JobStatus.FAILED,
     ]
-    with pytest.raises(SweepMembersFailed, match=r"3 of 5 sweep members failed \(#0, #3, #4\)"):
+    with pytest.raises(
+        SweepMembersFailed, match=r"3 of 5 sweep members did not finish \(#0 failed, #3 failed, #4 failed\)"
+    ):
         _ = returns[0].return_value
     assert returns[1].return_value == {"state": "completed"}
 
@@ -374,7 +376,7 @@ def test_local_sweep_with_failing_members_reports_all(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "2 of 4 sweep members failed (#1, #3)" in proc.stderr
+    assert "2 of 4 sweep members did not finish (#1 failed, #3 failed)" in proc.stderr
     table = read_table(tmp_path / "sweep" / "members.tsv")
     assert [(m.overrides, m.state) for m in table] == [
         ("x=1", "completed"),
