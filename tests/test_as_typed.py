@@ -147,13 +147,13 @@ SWEEPS_REFUSED = {
     "out of range": (
         ["-m", "experiment=smoke", "alpha=0.2,8"],
         ["redi: error: 1 of 2 sweep members cannot run, so none was started:",
-         "  - #1 experiment=smoke alpha=8: alpha=8.0: must be <= 1.0"],
+         "  - #1 experiment=smoke alpha=8: alpha=8.0: must be <= 1"],
     ),
     "on SLURM": (
         ["-m", "experiment=smoke", "alpha=0.2,8,1.5", "hydra/launcher=slurm"],
         ["redi: error: 2 of 3 sweep members cannot run, so none was started:",
-         "  - #1 experiment=smoke alpha=8: alpha=8.0: must be <= 1.0",
-         "  - #2 experiment=smoke alpha=1.5: alpha=1.5: must be <= 1.0"],
+         "  - #1 experiment=smoke alpha=8: alpha=8.0: must be <= 1",
+         "  - #2 experiment=smoke alpha=1.5: alpha=1.5: must be <= 1"],
     ),
     "a value that is no number": (
         ["-m", "experiment=smoke", "alpha=0.2,x"],
