@@ -48,8 +48,14 @@ class ControlProcess:
         return cls(process, run_dir, log_path)
 
     def wait(self) -> int:
-        """Wait for the control to end; its exit code."""
-        return self.process.wait()
+        """Wait for the control to end; its exit code. Its run directory is then the one its summary names: the
+        predicted name's directory may hold a run of another config, and the control ran beside it
+        (redi.infra.run_identity)."""
+        code = self.process.wait()
+        said = [line for line in _read(self.log_path).splitlines() if line.startswith("  run directory: ")]
+        if said:
+            self.run_dir = Path(said[-1].split(": ", 1)[1].strip())
+        return code
 
     def stop(self) -> None:
         """End the control (the run itself was stopped): SIGTERM checkpoints it, a rerun resumes it."""
@@ -59,6 +65,13 @@ class ControlProcess:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def gain_over_control(run_dir: Path, control_dir: Path) -> str:

@@ -6,29 +6,20 @@ ended, the sweep's paired gains over its alpha = 0 controls are printed and writ
 """
 
 from pathlib import Path
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
 from redi.sweeps import members as sweeper
-from redi.sweeps.launchers import SweepMembersFailed
 
 
 class MembersSweeper(sweeper.MembersSweeper):
-    """Listed sweep points crossed with the command line's sweeps; a member that does not compose fails alone;
-    every preference member gets its control; the sweep ends with the paired table."""
+    """Listed sweep points crossed with the command line's sweeps, every member checked before any starts; every
+    preference member gets its control; the sweep ends with the paired table."""
 
-    def sweep(self, arguments: list[str]) -> Any:
+    def ended(self, sweep_dir: Path) -> None:
         from redi.analysis.gains import write_sweep_gains
 
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        try:
-            returns = super().sweep(arguments)
-        except SweepMembersFailed:
-            write_sweep_gains(sweep_dir)
-            raise
         write_sweep_gains(sweep_dir)
-        return returns
 
 
 ConfigStore.instance().store(

@@ -24,7 +24,7 @@ from redi.infra.status import atomic_write_text
 
 CONFIG_FILE = Path(".hydra") / "config.yaml"
 # where and how a run reports, not what it computes (the run-name overrides redi.infra.run_names leaves out)
-IGNORED = ("sweep", "logger", "paths", "experiment", "trainer.progress_bar", "eval.progress_bar",
+IGNORED = ("sweep", "logger", "paths", "experiment", "control", "trainer.progress_bar", "eval.progress_bar",
            "trainer.wait_for_lock")  # fmt: skip
 DIGEST_CHARS = 8
 

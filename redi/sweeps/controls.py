@@ -11,7 +11,6 @@ not trained twice (``trainer.wait_for_lock=true``: one that is still training is
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -56,12 +55,11 @@ def control_overrides(overrides: Sequence[str]) -> list[str]:
 
 
 def identity(cfg: DictConfig) -> str:
-    """What makes two members the same run: the composed config without Hydra's own node (JSON, keys sorted)."""
-    node = OmegaConf.to_container(cfg, resolve=False)
-    assert isinstance(node, dict)
-    node.pop("hydra", None)
-    node.get("trainer", {}).pop("wait_for_lock", None)
-    return json.dumps(node, sort_keys=True, default=str)
+    """What makes two members the same run: the run's identity (redi.infra.run_identity: its resolved config)."""
+    from redi.infra.run_identity import digest
+    from redi.infra.run_identity import identity as run_identity
+
+    return digest(run_identity(cfg))
 
 
 def add_controls(jobs: list[list[str]], compose: Callable[[list[str]], DictConfig]) -> list[list[str]]:

@@ -128,10 +128,14 @@ class MembersSweeper(BasicSweeper):
             members = read_table(sweep_dir / TABLE_NAME)
         else:
             members = report_members(sweep_dir, jobs, results)
+        self.ended(sweep_dir)
         message = failure_message(members, sweep_dir / TABLE_NAME)
         if message is not None:  # every member has ended; the multirun exits non-zero, naming the table
             _refuse(f"redi: {message}", code=1)
         return returns
+
+    def ended(self, sweep_dir: Path) -> None:
+        """Called once every member has ended, before the multirun's last line (the plugin adds its reports)."""
 
     def _named(self, jobs: list[list[str]], arguments: list[str]) -> list[list[str]]:
         """Name a sweep run without ``sweep.name`` after its command line; every member carries the name."""
