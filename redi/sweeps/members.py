@@ -22,7 +22,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from redi.infra.run_names import sweep_name
 from redi.sweeps.controls import add_controls
@@ -95,6 +95,7 @@ class MembersSweeper(BasicSweeper):
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.members = list(members or [])
+        self.derived_name: str | None = None
 
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
@@ -113,7 +114,7 @@ class MembersSweeper(BasicSweeper):
             )
         loader = self.hydra_context.config_loader
         jobs = add_controls(jobs, lambda job: loader.load_sweep_config(self.config, list(job)))
-        jobs = self._named(jobs, arguments)
+        jobs = self._named(jobs)
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -137,17 +138,22 @@ class MembersSweeper(BasicSweeper):
     def ended(self, sweep_dir: Path) -> None:
         """Called once every member has ended, before the multirun's last line (the plugin adds its reports)."""
 
-    def _named(self, jobs: list[list[str]], arguments: list[str]) -> list[list[str]]:
-        """Name a sweep run without ``sweep.name`` after its command line; every member carries the name."""
-        assert self.config is not None
-        if self.config.sweep.get("name") is not None:
+    def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        """Name a sweep run without ``sweep.name`` after its command line, before the launcher reads its directory."""
+        self.derived_name = None
+        if config.sweep.get("name") is None:
+            groups = [g for g in config.hydra.runtime.choices if "/" not in str(g)]
+            self.derived_name = sweep_name(list(config.hydra.overrides.task), groups)
+            with open_dict(config):
+                config.sweep.name = self.derived_name
+            log.info("sweep.name=%s (from the command line: the same command resumes it)", self.derived_name)
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def _named(self, jobs: list[list[str]]) -> list[list[str]]:
+        """Every member carries a derived sweep name, so its own composed config has it (W&B group, directory)."""
+        if self.derived_name is None:
             return jobs
-        groups = [g for g in self.config.hydra.runtime.choices if "/" not in str(g)]
-        name = sweep_name(arguments, groups)
-        with open_dict(self.config):
-            self.config.sweep.name = name
-        log.info("sweep.name=%s (from the command line: rerun the same command to resume it)", name)
-        return [[*job, f"sweep.name='{name}'"] for job in jobs]
+        return [[*job, f"sweep.name='{self.derived_name}'"] for job in jobs]
 
     def _preflight(self, jobs: list[list[str]]) -> list[tuple[int, str]]:
         """(member, problem) for every member whose config does not compose or fails the registered check."""
