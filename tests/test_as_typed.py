@@ -206,7 +206,7 @@ def test_a_sweep_without_a_name_resumes_by_rerunning_the_same_command(tmp_path):
     table = {Path(m["run_dir"]).name: m for m in read_members(sweep)}
     status = json.loads((target / "status.json").read_text())
     assert status["state"] == "interrupted" and table[target.name]["state"] == "interrupted"
-    assert "rerun the same command" in out
+    assert "the interrupted ones resume when the same command runs again" in out
     finished = {name for name, m in table.items() if m["state"] == "completed"}
     assert len(finished) >= 2  # the 2-step members
 
