@@ -270,9 +270,15 @@ def test_diverged_run_ends_cleanly(tmp_path):
 def test_a_failed_run_leaves_its_traceback_in_run_log(tmp_path):
     """A crash that is not the user's input: Hydra prints the traceback; run.log and status.json keep it."""
     run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "checkpoints").write_text("a file where the run keeps its checkpoints\n")
-    proc = redi_run(*SMOKE, f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False)
+    cache = tmp_path / "cache"
+    cache.write_text("a file where the run keeps its cache\n")  # (a run directory holding a file is refused)
+    proc = redi_run(
+        *SMOKE,
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+        check=False,
+        env_extra={"REDI_CACHE_DIR": str(cache)},
+    )
     assert proc.returncode == 1
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "failed" and "Traceback" in status["traceback"]
