@@ -122,3 +122,19 @@ def test_stage1_cache_key_follows_what_changes_the_model():
     assert stage1_dir(halved, world_size=2) == stage1_dir(base)  # the same global batch, split differently
     assert stage1_dir(base) != stage1_dir(make("stage1.lr=1e-3"))
     assert stage1_dir(base) != stage1_dir(make("data.synthetic.difficulty=0.5"))
+    assert stage1_dir(base) == stage1_dir(make("stage1.threads=2"))  # how many cores train it, not what
+
+
+def test_stage1_threads_hold_inside_the_stage_1_block_only():
+    import torch
+
+    from redi.stages.stage1 import torch_threads
+
+    before = torch.get_num_threads()
+    other = 2 if before != 2 else 1
+    with torch_threads(other):
+        assert torch.get_num_threads() == other
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    assert make("experiment=none").stage1.threads is None and make().stage1.threads == 2  # the main job

@@ -77,3 +77,6 @@ class StageOneConfig:
     scheduler: str = "cosine"
     adam_beta2: float = 0.95
     seed: int = 42
+    # torch CPU threads while this process trains stage 1 (null: trainer.threads). Not part of its cache key. The
+    # main job trains its run and control one thread each, but stage 1 alone (the control waits for it): 2 threads.
+    threads: int | None = None

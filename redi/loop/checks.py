@@ -53,6 +53,7 @@ def check_stage1(c: Checks) -> None:
     check_optimization(c)
     c.number("lr", low=0, low_open=True)
     c.number("seed", low=0, integer=True)
+    c.number("threads", low=1, integer=True, optional=True, hint="null trains stage 1 with trainer.threads")
 
 
 def collapse_rule_notes(cfg: Any, needs_pairs: bool) -> list[str]:

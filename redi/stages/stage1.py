@@ -9,10 +9,12 @@ conf/objective/sft.yaml (an ``objective=sft`` run is trained the same way).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from redi.config import Config
@@ -83,6 +85,7 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
             "traces", None
         )  # where the draw lies; its content is fingerprinted
     stage1 = plain(cfg.stage1)
+    stage1.pop("threads", None)  # how many cores train it, not what it learns
     stage1["global_batch"] = stage1.pop("micro_batch_size") * stage1.pop("grad_accum_steps") * world_size
     key = content_key(
         STAGE1_VERSION,
@@ -93,6 +96,18 @@ def stage1_dir(cfg: DictConfig, world_size: int = 1) -> Path:
         cfg.trainer.precision,
     )
     return cache_dir(cfg) / "stage1" / key
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's CPU threads set to ``threads`` (stage1.threads) inside the block, as before after it; None: unchanged."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def ensure(cfg: DictConfig, env: DistEnv, train: TrainStage) -> Path:
@@ -117,6 +132,7 @@ def ensure(cfg: DictConfig, env: DistEnv, train: TrainStage) -> Path:
             spec = get_objective("sft")
             with (
                 phase("stage 1"),
+                torch_threads(cfg.stage1.threads),
                 Session.open(directory, env, objective=spec.name, hyperparameters={}) as session,
             ):
                 result = train(s1, spec, {}, session, None)
