@@ -23,7 +23,12 @@ class Batching:
 
 @dataclass
 class BatchPlan:
-    """Row indices of every optimizer step: epochs of shuffled, length-grouped global batches."""
+    """Row indices of every optimizer step: epochs of shuffled, length-grouped global batches.
+
+    Batches hold ``global_batch`` rows; an epoch's last, smaller batch is dropped (random/grouped), unless the rows
+    make no full batch: then the epoch is one batch of every row, as torch's DataLoader without drop_last gives
+    (the step normalises by the rows it was given, redi.loop.step, so a smaller batch is the same loss).
+    """
 
     lengths: list[int]
     global_batch: int
@@ -45,9 +50,14 @@ class BatchPlan:
                 mode=self.batching.mode,
                 window=self.batching.window,
                 max_tokens=self.batching.max_tokens,
-                drop_last=self.batching.mode != "token_budget",
+                drop_last=self.batching.mode != "token_budget" and self.has_full_batch,
             )
         return self._cache[epoch]
+
+    @property
+    def has_full_batch(self) -> bool:
+        """Whether the rows fill one global batch (else each epoch is one smaller batch of them all)."""
+        return len(self.lengths) >= self.global_batch
 
     @property
     def steps_per_epoch(self) -> int:

@@ -7,11 +7,13 @@ objective needs them, the evaluator, the W&B run, the loop, then the final weigh
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from redi.data.errors import DataError
 from redi.eval.evaluator import make_evaluator
 from redi.infra.cache import cache_dir
 from redi.infra.distributed import DistEnv, broadcast_module, full_state_dict, is_sharded
@@ -38,6 +40,9 @@ def run(
     model, tokenizer, source = starting_point(cfg, spec, run_dir, env, stage1)
     model = apply_kernels(model, cfg, env.device)
     rows = training_rows(cfg, spec, tokenizer, env, stage1)
+    plan = batch_plan(rows.group_lengths, cfg, env)  # pairs: the longer of the two, which both pad to
+    if not plan.has_full_batch and env.is_main:
+        session.status.warn(partial_batch_note(len(rows), cfg, env))
     reference = None
     if spec.needs_reference:
         from redi.inputs.reference import cached_reference_logps
@@ -70,7 +75,6 @@ def run(
             session.status.warn(note)
     session.start_wandb(cfg.logger, **wandb_settings(cfg, spec, run_dir))
     policy = wrap_distributed(model, cfg, env)
-    plan = batch_plan(rows.group_lengths, cfg, env)  # pairs: the longer of the two, which both pad to
     inputs = LoopInputs(policy, rows, plan, spec, hyper, reference, tokenizer.pad_token_id, cfg.lr, cfg.seed)
     outcome = train(inputs, cfg.trainer, session, evals)
     if outcome.state != "diverged":
@@ -109,8 +113,31 @@ def run(
     )
 
 
+def typed_key(cfg: DictConfig, dotted: str) -> str:
+    """The key the user sets for ``dotted``: the one it interpolates (``trainer.micro_batch_size`` is
+    ``${stage1.micro_batch_size}`` in stage 1 and objective=sft runs, conf/objective/sft.yaml), else itself."""
+    node = OmegaConf.to_container(cfg, resolve=False)
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    match = re.fullmatch(r"\$\{([\w.]+)\}", node) if isinstance(node, str) else None
+    return match.group(1) if match else dotted
+
+
+def batch_terms(cfg: DictConfig, env: DistEnv) -> str:
+    """The global batch as the user typed it, e.g. ``stage1.micro_batch_size=32 x stage1.grad_accum_steps=1 x
+    world size 1``."""
+    t = cfg.trainer
+    micro, accum = typed_key(cfg, "trainer.micro_batch_size"), typed_key(cfg, "trainer.grad_accum_steps")
+    return f"{micro}={t.micro_batch_size} x {accum}={t.grad_accum_steps} x world size {env.world_size}"
+
+
 def batch_plan(lengths: list[int], cfg: DictConfig, env: DistEnv) -> BatchPlan:
-    """The run's batch plan; an error naming the keys when the rows make no full global batch."""
+    """The run's batch plan; a DataError naming the keys as typed when the rows cannot fill a step's micro-batches.
+
+    Rows fewer than the global batch train as one smaller batch per epoch (redi.loop.plan.BatchPlan); every
+    micro-batch of every process still needs a row, since each process runs the same forwards (FSDP gathers the
+    weights at every forward).
+    """
     t = cfg.trainer
     plan = BatchPlan(
         lengths=lengths,
@@ -120,13 +147,24 @@ def batch_plan(lengths: list[int], cfg: DictConfig, env: DistEnv) -> BatchPlan:
         epochs=t.epochs,
         max_steps=t.max_steps,
     )
-    if plan.steps_per_epoch == 0:
-        raise ValueError(
-            f"{len(lengths)} training rows make no full global batch of {plan.global_batch} "
-            f"(trainer.micro_batch_size={t.micro_batch_size} x grad_accum_steps={t.grad_accum_steps} x "
-            f"world size {env.world_size}): lower the batch size or add data"
+    micro_batches = t.grad_accum_steps * env.world_size
+    if len(lengths) < micro_batches or plan.steps_per_epoch == 0:
+        accum = typed_key(cfg, "trainer.grad_accum_steps")
+        raise DataError(
+            f"{len(lengths)} training rows cannot fill the {micro_batches} micro-batches of a step "
+            f"({accum}={t.grad_accum_steps} x world size {env.world_size}): lower {accum} or add data"
         )
     return plan
+
+
+def partial_batch_note(rows: int, cfg: DictConfig, env: DistEnv) -> str:
+    """What a run whose rows make no full global batch trains on (status.json keeps it, the log says it)."""
+    note = (
+        f"{rows} training rows are fewer than the global batch ({batch_terms(cfg, env)}): "
+        f"each epoch is one step of all {rows} rows"
+    )
+    log.warning(note)
+    return note
 
 
 def wrap_distributed(model: torch.nn.Module, cfg: DictConfig, env: DistEnv) -> torch.nn.Module:
