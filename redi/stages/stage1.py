@@ -132,7 +132,7 @@ def ensure(cfg: DictConfig, env: DistEnv, train: TrainStage) -> Path:
             spec = get_objective("sft")
             with (
                 phase("stage 1"),
-                torch_threads(cfg.stage1.threads),
+                torch_threads(OmegaConf.select(cfg, "stage1.threads", default=None)),
                 Session.open(directory, env, objective=spec.name, hyperparameters={}) as session,
             ):
                 result = train(s1, spec, {}, session, None)
