@@ -3,24 +3,33 @@ stages, no circles) are all kept, and an import under ``if TYPE_CHECKING:`` or i
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+LINT = "import sys\nfrom importlinter.cli import lint_imports\nsys.exit(lint_imports(config_filename=sys.argv[1], cache_dir=sys.argv[2], no_logo=True))"
 
 
-def _lint(config: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from importlinter.cli import lint_imports
+def _lint(config: Path, cache: Path, path: Path) -> tuple[int, str]:
+    """import-linter in its own process (in this one it leaves logging set up, and later tests' captured logs
+    miss their lines), with ``path`` first on the import path; returns its exit code and output."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", LINT, str(config), str(cache)],
+        cwd=config.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return out.returncode, out.stdout + out.stderr
 
-    code = lint_imports(config_filename=str(config), cache_dir=str(cache), no_logo=True)
-    return code, capsys.readouterr().out
 
-
-def test_every_import_contract_is_kept(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(ROOT)
-    monkeypatch.syspath_prepend(str(ROOT))  # this checkout's redi, whatever is installed
-    code, out = _lint(ROOT / "pyproject.toml", tmp_path, capsys)
+def test_every_import_contract_is_kept(tmp_path):
+    code, out = _lint(ROOT / "pyproject.toml", tmp_path, ROOT)  # this checkout's redi, whatever is installed
     assert code == 0, out
     assert "BROKEN" not in out
 
@@ -33,7 +42,7 @@ def test_every_import_contract_is_kept(tmp_path, monkeypatch, capsys):
     ],
     ids=["type-only", "in-a-function"],
 )
-def test_a_hidden_upward_import_breaks_the_layers(tmp_path, monkeypatch, capsys, upward):
+def test_a_hidden_upward_import_breaks_the_layers(tmp_path, upward):
     """The same settings as pyproject.toml's, on a two-floor package whose lower floor imports the upper one."""
     package = tmp_path / "src" / "floors"
     package.mkdir(parents=True)
@@ -46,6 +55,5 @@ def test_a_hidden_upward_import_breaks_the_layers(tmp_path, monkeypatch, capsys,
         '[[tool.importlinter.contracts]]\nname = "two floors"\ntype = "layers"\ncontainers = ["floors"]\n'
         'layers = ["high", "low"]\n'
     )
-    monkeypatch.syspath_prepend(str(tmp_path / "src"))
-    code, out = _lint(config, tmp_path / "cache", capsys)
+    code, out = _lint(config, tmp_path / "cache", tmp_path / "src")
     assert code != 0 and "floors.low -> floors.high" in out, out
