@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Issue 21's experiments in the order they were run (two single-threaded streams on 2 cores, priority first):
-# the model teacher's ablation (sweeps/model_teacher.sh) and the shortcut task's negatives and dose-response
-# (sweeps/shortcut_negatives.sh). A phase that ran already is skipped run by run (each run's status.json).
+# Issue 21's experiments (sweeps/model_teacher.sh, sweeps/shortcut_negatives.sh), in the order they ran on 2 cores
+# (two single-threaded streams), then what was cut for time. A run that finished is skipped when its command runs
+# again (its status.json), so this script also finishes the grid. Results: sweeps/model_teacher/,
+# sweeps/shortcut_negatives/ (raw/ and the tables redi analyze writes; ran/ holds the commands as run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { local script=$1 phases=$2; shift 2; PHASES="$phases" bash "sweeps/$script.sh" "$@"; }
+# ran: the teacher, its two draws and both tasks' stage-1 models; the shortcut task's item 3 (N); the model teacher's
+# alpha 0 / 0.8 / 1 at lr 1e-5 (A1), RFT and own pairs (C), alpha 0.5 at 1e-5 (A2), alpha 0 / 0.8 at 1e-4 (A1);
+# the dose-response (D) as far as the session allowed
 PHASES=S bash sweeps/model_teacher.sh "$@" & PHASES="S N" bash sweeps/shortcut_negatives.sh "$@" & wait
 step model_teacher A1 "$@"
-step model_teacher A2 "$@"
-step model_teacher B "$@"
 step model_teacher C "$@"
+step model_teacher A2 "$@"
 step shortcut_negatives D "$@"
+# cut for time (not run yet): alpha 1 and 0.5 at lr 1e-4, DPO / SimPO at two betas each, lr 3e-5
+step model_teacher B "$@"
 step model_teacher A3 "$@"
