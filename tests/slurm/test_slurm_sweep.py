@@ -1,10 +1,11 @@
-"""A three-member sweep of ``python -m redi.run`` through ``hydra/launcher=slurm`` on a real local SLURM cluster.
+"""A two-member sweep of ``python -m redi.run`` through ``hydra/launcher=slurm`` on a real local SLURM cluster.
 
 The long member is stopped mid-run by the signal SLURM sends before a time limit (SIGUSR2, sent by the test at a
 known step so the test does not depend on slurmctld's 30-second timer or on how long start-up takes on a loaded
 machine); submitit requeues it and it resumes from its run directory's checkpoint. It must end with the metrics of
-an uninterrupted run of the same config, in the same W&B run. The short member completes. The member with a bad
-override fails alone: the multirun exits 1 after all three ended, with a members table.
+an uninterrupted run of the same config, in the same W&B run. The short member completes beside it. (A member with a
+bad value is refused before anything is submitted, tests/test_as_typed.py; a member that fails at run time fails
+alone, tests/slurm/test_multinode.py.)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ COMMON = [
     "eval.at_start=false",
     "eval.benchmarks.synthetic.limit=8",
 ]
-LONG, SHORT, BAD = "5", "0.25", "0"  # trainer.epochs: 140 steps, 7 steps, invalid
+LONG, SHORT = "5", "0.25"  # trainer.epochs: 140 steps, 7 steps
 PREEMPT_AFTER_STEP = (
     30  # past the first periodic checkpoint (25), so the resume is from the signal's own checkpoint
 )
@@ -100,7 +101,7 @@ def _wait_until(done: Callable[[], bool], *procs: subprocess.Popen) -> None:
         time.sleep(0.25)
 
 
-def test_sweep_requeues_resumes_and_isolates_a_failure(slurm, tmp_path):
+def test_sweep_requeues_and_resumes_a_preempted_member(slurm, tmp_path):
     cluster, releaser = slurm
     t0 = time.monotonic()
     runs = tmp_path / "runs"
@@ -127,7 +128,8 @@ def test_sweep_requeues_resumes_and_isolates_a_failure(slurm, tmp_path):
     )
     _wait_until(lambda: _step(reference_dir) > 0, reference)
 
-    # sweep.name is left to its default, ${now:...}: the requeued member must find the same sweep directory
+    # sweep.name is left to its default (named after the command line): the requeued member must find the same
+    # sweep directory
     sweep = subprocess.Popen(
         [
             sys.executable,
@@ -135,7 +137,7 @@ def test_sweep_requeues_resumes_and_isolates_a_failure(slurm, tmp_path):
             "redi.run",
             "-m",
             *COMMON,
-            f"trainer.epochs={LONG},{SHORT},{BAD}",
+            f"trainer.epochs={LONG},{SHORT}",
             *SLURM,
             f"paths.runs_dir={runs}",
         ],
@@ -164,16 +166,14 @@ def test_sweep_requeues_resumes_and_isolates_a_failure(slurm, tmp_path):
     wall_s = time.monotonic() - t0
     assert reference.returncode == 0, ref_out[-4000:]
 
-    # the multirun ended after all members, with exit 1 for the one failure and a table of members
-    assert sweep.returncode == 1, sweep_out[-6000:]
-    assert "1 of 3 sweep members failed" in sweep_out
+    # the multirun ended after all members, with a table of members
+    assert sweep.returncode == 0, sweep_out[-6000:]
     (sweep_dir,) = (runs / "sweeps").iterdir()
     table = {
         m.overrides.split("trainer.epochs=")[1].split()[0]: m for m in read_table(sweep_dir / "members.tsv")
     }
-    assert sorted(table) == sorted([LONG, SHORT, BAD]), table
+    assert sorted(table) == sorted([LONG, SHORT]), table
     assert table[LONG].state == "completed" and table[SHORT].state == "completed", table
-    assert table[BAD].state == "failed" and "trainer.epochs" in table[BAD].error, table[BAD]
     for m in table.values():
         assert m.job_id in sweep_out and Path(m.log).exists()
     assert table[LONG].job_id == long_job and Path(table[LONG].run_dir) == long_dir
@@ -182,7 +182,7 @@ def test_sweep_requeues_resumes_and_isolates_a_failure(slurm, tmp_path):
     (script,) = (sweep_dir / ".submitit").glob("*/*_submission.sh")
     sbatch = set(re.findall(r"#SBATCH (\S+)", script.read_text()))
     assert {
-        "--array=0-2%3",
+        "--array=0-1%2",
         "--partition=debug",
         "--time=9",
         "--signal=USR2@60",
@@ -208,7 +208,7 @@ def test_sweep_requeues_resumes_and_isolates_a_failure(slurm, tmp_path):
     assert _metrics(long_dir) == _metrics(reference_dir)
     wandb_runs = sorted((long_dir / "wandb").glob("offline-run-*"))
     assert len(wandb_runs) == 2 and {p.name.rsplit("-", 1)[1] for p in wandb_runs} == {status["wandb_run_id"]}
-    assert status["wandb_group"] == sweep_dir.name  # ${now:...} kept its value through the requeue
+    assert status["wandb_group"] == sweep_dir.name  # the sweep's name kept its value through the requeue
 
     # the short member ran to its end beside the others
     short = json.loads((Path(table[SHORT].run_dir) / "status.json").read_text())
