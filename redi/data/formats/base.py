@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from redi.data.errors import DataError
+from redi.data.formats.messages import style_of
 
 CANDIDATE_SCHEMA = pa.schema(
     [
@@ -82,13 +83,18 @@ class Format:
         None  # D_SFT under the token limits: None = data.builder.sft_length_limits
     )
     keeps_messages: ClassVar[bool] = True
+    style_column: ClassVar[str | None] = None  # the column whose cell says "standard" or "conversational"
     counts: ClassVar[
         tuple[str, ...]
     ] = ()  # funnel steps counted per candidate (summed over the kept ones)  # D_SFT / D_Pref carry the prompt_messages column
 
     def detect(self, columns: set[str], row: dict[str, Any]) -> DataFormat | None:
-        """The resolved format when ``columns`` (and the first row) are this format's, else None."""
-        return DataFormat(self.name, how=DETECTED) if set(self.columns) <= columns else None
+        """The resolved format when ``columns`` (and the first row) are this format's, else None; its style read
+        from the first row's ``style_column``."""
+        if not set(self.columns) <= columns:
+            return None
+        style = style_of(row.get(self.style_column)) if self.style_column else ""
+        return DataFormat(self.name, style, how=DETECTED)
 
     def resolve(self, columns: set[str], row: dict[str, Any], origin: str) -> DataFormat:
         """This format named by ``data.format``: the columns must be its own."""

@@ -17,8 +17,8 @@ import pyarrow as pa
 
 from redi.data.errors import DataError
 from redi.data.formats import register
-from redi.data.formats.base import DETECTED, DataFormat, Format, Rows, candidate_table
-from redi.data.formats.messages import assistant_text, common, prompt_cell, style_of
+from redi.data.formats.base import DataFormat, Format, Rows, candidate_table
+from redi.data.formats.messages import assistant_text, common, prompt_cell
 
 
 def normalise(row: dict[str, Any], index: int, where: str) -> dict[str, Any]:
@@ -35,6 +35,7 @@ def normalise(row: dict[str, Any], index: int, where: str) -> dict[str, Any]:
 @register
 class Kto(Format):
     name = "kto"
+    style_column = "prompt"
     columns = ("prompt", "completion", "label")
     rule = (
         "D_SFT = the first desirable completion of each prompt, D_Pref = first desirable vs first undesirable"
@@ -42,11 +43,6 @@ class Kto(Format):
     sft_step = "sft_has_desirable"
     pairs_step = "pairs_has_both"
     counts = ("completions_desirable", "completions_undesirable")
-
-    def detect(self, columns: set[str], row: dict[str, Any]) -> DataFormat | None:
-        if not set(self.columns) <= columns:
-            return None
-        return DataFormat(self.name, style_of(row.get("prompt")), how=DETECTED)
 
     def check_row(self, index: int, row: dict[str, Any], origin: str, fmt: DataFormat) -> None:
         normalise(row, index, f"{origin}: row {index}")

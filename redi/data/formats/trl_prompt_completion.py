@@ -8,8 +8,8 @@ from typing import Any
 import pyarrow as pa
 
 from redi.data.formats import register
-from redi.data.formats.base import DETECTED, DataFormat, Format, Rows, candidate_table
-from redi.data.formats.messages import assistant_text, common, prompt_cell, style_of
+from redi.data.formats.base import DataFormat, Format, Rows, candidate_table
+from redi.data.formats.messages import assistant_text, common, prompt_cell
 
 
 def normalise(row: dict[str, Any], index: int, where: str) -> dict[str, Any]:
@@ -23,15 +23,11 @@ def normalise(row: dict[str, Any], index: int, where: str) -> dict[str, Any]:
 @register
 class TrlPromptCompletion(Format):
     name = "trl_prompt_completion"
+    style_column = "prompt"
     columns = ("prompt", "completion")
     rule = "D_SFT = its completions, no pairs"
     has_pairs = False
     sft_limits = True
-
-    def detect(self, columns: set[str], row: dict[str, Any]) -> DataFormat | None:
-        if not set(self.columns) <= columns:
-            return None
-        return DataFormat(self.name, style_of(row.get("prompt")), how=DETECTED)
 
     def check_row(self, index: int, row: dict[str, Any], origin: str, fmt: DataFormat) -> None:
         normalise(row, index, f"{origin}: row {index}")
