@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -9,6 +10,8 @@ from transformers import get_scheduler
 
 from redi.config import TrainerConfig
 from redi.loop.precision import warn_on_rounded_updates
+
+log = logging.getLogger(__name__)
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainerConfig, lr: float, total_steps: int):
@@ -28,11 +31,30 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainerConfig, lr: float, total
         eps=cfg.adam_eps,
         **_kernel(model),
     )
-    warmup = math.ceil(cfg.warmup_ratio * total_steps)
+    warmup = warmup_steps(cfg.warmup_ratio, total_steps)
     scheduler = get_scheduler(
         cfg.scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps
     )
     return optimizer, scheduler
+
+
+def warmup_steps(warmup_ratio: float, total_steps: int) -> int:
+    """Warmup steps, rounded up as Hugging Face's Trainer does, but never every step of the run.
+
+    The warmup's first step has lr 0, so a run whose warmup covered all its steps (a 1-step run at any ratio > 0,
+    or warmup_ratio 1) would not train at all; such a run warms up over all but its last step instead, said in the log.
+    """
+    warmup = math.ceil(warmup_ratio * total_steps)
+    if warmup >= total_steps > 0:
+        log.warning(
+            "trainer.warmup_ratio=%g covers all %d optimizer steps, and warmup starts at lr 0: warming up over %d "
+            "instead, so the last step trains at the full lr",
+            warmup_ratio,
+            total_steps,
+            total_steps - 1,
+        )
+        return total_steps - 1
+    return warmup
 
 
 def _kernel(model: torch.nn.Module) -> dict[str, bool]:
