@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from redi.sweeps.table import (
     TABLE_NAME,
     Member,
     SweepMembersFailed,
+    error_line,
     failure_message,
     format_table,
     int_or_none,
@@ -49,6 +51,21 @@ from redi.sweeps.table import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _killed_by(job: Any) -> str | None:
+    """The signal that ended a local job's process ("SIGKILL"), None for a SLURM job or a process that exited.
+
+    submitit's local job reports only "INTERRUPTED" for it; its process's return code (-signal) says which.
+    """
+    process = getattr(job, "_process", None)
+    code = process.poll() if process is not None else None
+    if code is None or code >= 0:
+        return None
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
 
 
 def check_layout(params: dict[str, Any]) -> None:
@@ -182,6 +199,8 @@ class TolerantSubmititMixin(submitit_launcher.BaseSubmititLauncher):
         state = member_state(error, ret, status)
         if error is None and ret is not None and ret.status != JobStatus.COMPLETED:
             error = ret._return_value
+        if state == FAILED and (signal_name := _killed_by(job)):
+            error = f"{error_line(error)}; its process was killed by {signal_name}"
         reason = record_failure(run_dir, status, error, Path(job.paths.stderr)) if state == FAILED else ""
         run_log = Path(run_dir) / "run.log" if run_dir else None
         log_path = str(run_log) if run_log is not None and run_log.exists() else str(job.paths.stderr)

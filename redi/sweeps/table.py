@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
+from submitit.core.utils import UncompletedJobError
 
 from redi.infra.status import FINAL_STATES, RunState, Status
 
@@ -87,13 +88,28 @@ def shown_overrides(overrides: Sequence[str]) -> str:
     return " ".join(o for o in overrides if not o.lstrip("+~").startswith("sweep.name="))
 
 
-def _first_line(error: BaseException | str | None) -> str:
+_NO_OUTPUT = re.compile(
+    r"^Job (\S+) \(task: (\S+)\).*?has not produced any output \(state: ([^)]*)\)", re.DOTALL
+)
+
+
+def error_line(error: BaseException | str | None) -> str:
+    """The line that says why a job failed.
+
+    submitit's FailedJobError embeds the remote traceback, whose last line names the real error; its
+    UncompletedJobError (a job that ended without a result: killed, cancelled, out of requeues) says so in its first
+    two lines and then quotes the job's log, whose last line says nothing about how the job ended.
+    """
     if error is None:
         return ""
     text = str(error).strip()
+    if isinstance(error, str):
+        return text[:300]
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # submitit's FailedJobError embeds the remote traceback: its last line names the real error
-    return (lines[-1] if lines else type(error).__name__)[:300] if not isinstance(error, str) else text[:300]
+    if isinstance(error, UncompletedJobError) and (match := _NO_OUTPUT.match(text)):
+        job, task, state = match.groups()
+        return f"Job {job} (task: {task}) has not produced any output (state: {state})"
+    return (lines[-1] if lines else type(error).__name__)[:300]
 
 
 def int_or_none(value: Any) -> int | None:
@@ -188,7 +204,7 @@ def record_failure(
     result (completed, collapsed, diverged) keeps it, whatever became of its job afterwards.
     """
     own = str(status.get("reason") or "") if status and status.get("state") == FAILED else ""
-    base = own or (_first_line(job_error) if job_error is not None else "status.json says failed")
+    base = own or (error_line(job_error) if job_error is not None else "status.json says failed")
     reason = "; ".join([*(f"SLURM: {t}" for t in srun_task_failures(batch_log)), base])
     recorded = status.get("state") if status else None
     if run_dir and Path(run_dir).is_dir() and recorded not in FINISHED_STATES and reason != own:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import submitit
 from hydra import compose, initialize_config_dir
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
@@ -128,8 +131,30 @@ def test_first_line_of_a_remote_traceback_is_its_last_line():
     err = FailedJobError(
         "Job (task=0) failed during processing with trace:\n---\nTraceback ...\n  File x\nValueError: bad\n"
     )
-    assert members_table._first_line(err) == "ValueError: bad"
-    assert members_table._first_line(None) == ""
+    assert members_table.error_line(err) == "ValueError: bad"
+    assert members_table.error_line(None) == ""
+
+
+def test_a_job_without_a_result_is_said_so_not_by_its_logs_last_line():
+    err = UncompletedJobError(
+        "Job 41 (task: 0) with path /sweep/.submitit/41/41_0_result.pkl\n"
+        "has not produced any output (state: INTERRUPTED)\nError stream produced:\n----\n"
+        "[18:52:21][redi.progress][INFO] train: 7/28 steps (25%) loss 0.9573\n"
+    )
+    assert (
+        members_table.error_line(err) == "Job 41 (task: 0) has not produced any output (state: INTERRUPTED)"
+    )
+
+
+def test_a_local_job_killed_by_a_signal_names_it(tmp_path):
+    executor = submitit.LocalExecutor(folder=tmp_path)
+    job = executor.submit(time.sleep, 60)
+    while job._process.poll() is None and not (tmp_path / f"{job.job_id}_0_log.out").exists():
+        time.sleep(0.1)
+    job._process.send_signal(signal.SIGKILL)
+    job._process.wait()
+    assert launchers._killed_by(job) == "SIGKILL"
+    assert launchers._killed_by(SimpleNamespace(job_id="7")) is None  # a SLURM job: no local process
 
 
 def test_failure_message_names_the_failed_members_and_the_table(tmp_path):
