@@ -96,13 +96,26 @@ def gain_over_control(run_dir: Path, control_dir: Path) -> str:
     return ", ".join(parts) or "n/a (no benchmark in common)"
 
 
-def control_lines(run_dir: Path, control: ControlProcess, code: int) -> list[str]:
+def control_lines(run_dir: Path, control_dir: Path, log_path: Path, code: int) -> list[str]:
     """The summary's lines about the control: where it is, and the run's gain over it (or why there is none)."""
-    lines = [f"  control (objective=redi alpha=0, same stage 1, lr, seeds and batches): {control.run_dir}"]
+    lines = [f"  control (objective=redi alpha=0, same stage 1, lr, seeds and batches): {control_dir}"]
     if code != 0:
-        lines.append(f"  gain over the control: n/a (the control exited {code}; see {control.log_path})")
+        lines.append(f"  gain over the control: n/a (the control exited {code}; see {log_path})")
     else:
-        lines.append(
-            f"  gain over the control (same problems): {gain_over_control(run_dir, control.run_dir)}"
-        )
+        lines.append(f"  gain over the control (same problems): {gain_over_control(run_dir, control_dir)}")
     return lines
+
+
+def ended_control_lines(run_dir: Path) -> list[str]:
+    """The control lines of a run whose control already ended, from the control's log beside the run (which names
+    its run directory) and that directory's status.json; [] when the control has still to run or resume."""
+    from redi.infra.status import Status
+
+    log_path = Path(run_dir) / LOG_NAME
+    said = [line for line in _read(log_path).splitlines() if line.startswith("  run directory: ")]
+    if not said:
+        return []
+    control_dir = Path(said[-1].split(": ", 1)[1].strip())
+    if not Status(control_dir).finished:
+        return []
+    return control_lines(Path(run_dir), control_dir, log_path, 0)

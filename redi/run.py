@@ -29,6 +29,7 @@ from redi.config.checks import ConfigError
 from redi.config.help import register_help_resolver
 from redi.config.help import render as render_help
 from redi.infra.run_names import open_run_directory, register_resolver
+from redi.summary import format_summary
 from redi.sweeps.preflight import check_members_with
 from redi.validate import validate
 
@@ -100,63 +101,6 @@ def run(cfg: DictConfig, run_dir: Path, spec=None, hyper: dict[str, float] | Non
             return result
         finally:
             teardown(env)
-
-
-def format_summary(result, cfg: DictConfig, control: list[str] | None = None) -> str:
-    """The short report printed at the end of a run (``control``: the lines about its control, redi.control)."""
-    lines = [
-        f"redi: {cfg.objective.name} run {result.state}"
-        + (" (already finished earlier)" if result.skipped else "")
-        + (f" in {result.seconds:.0f}s" if result.seconds else "")
-    ]
-
-    if result.start_metrics:
-        lines += accuracy_lines("the starting model", 0, result.start_metrics)
-    lines += accuracy_lines("the result", result.step, result.final_metrics)
-    from redi.eval.paired import format_gain_metrics
-
-    if gain := format_gain_metrics(result.final_metrics):
-        lines.append(f"  gain over the starting model (same problems): {gain}")
-    lines += control or []
-    lines.append(f"  status: {result.state}" + (f" ({result.reason})" if result.reason else ""))
-    lines.append(f"  run directory: {result.run_dir}")
-    lines.append(f"  W&B: {result.wandb or 'off'}")
-    if checks := OmegaConf.select(cfg, "experiment.checks", default=""):
-        lines.append(f"  experiment {cfg.experiment.name} checks {checks}")
-    return "\n".join(lines)
-
-
-def accuracy_lines(what: str, step: int, metrics: dict[str, float]) -> list[str]:
-    """``accuracy of <what> (pass@1, step N[, which problems]): <bench> 0.586 ± 0.011``, one line per problem set.
-
-    A run with ``eval.curve_limit`` logs the curve subset (``eval/<bench>/curve/*``) at every evaluation and all
-    the problems (``eval/<bench>/*``) at the final one: each set gets its own line, saying which it is.
-    """
-    from redi.eval.metrics import curve_prefix, evaluated_benchmarks
-
-    benches = evaluated_benchmarks(metrics)
-    curve = {b: f"{curve_prefix(b)}/" for b in benches if f"{curve_prefix(b)}/pass@1" in metrics}
-    sets = [("curve", curve)] if curve else []
-    plain = {b: f"eval/{b}/" for b in benches if f"eval/{b}/pass@1" in metrics}
-    if plain or not curve:
-        sets.append(("all", plain))
-    lines = []
-    for kind, prefixes in sets:
-        parts = []
-        for bench, prefix in prefixes.items():
-            value, sem = metrics[prefix + "pass@1"], metrics.get(prefix + "pass@1_sem")
-            parts.append(f"{bench} {value:.3f}" + (f" ± {sem:.3f}" if sem is not None else ""))
-        if kind == "curve":
-            counts = sorted(
-                {int(metrics[p + "problems"]) for p in prefixes.values() if p + "problems" in metrics}
-            )
-            which = f", the first {'/'.join(map(str, counts))} problems (eval.curve_limit)"
-        else:
-            which = ", all problems" if curve else ""
-        lines.append(
-            f"  accuracy of {what} (pass@1, step {step}{which}): {', '.join(parts) or 'not evaluated'}"
-        )
-    return lines
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -261,6 +205,8 @@ def main(cfg: DictConfig) -> dict | None:
             return _failed(run_dir, e)
         print(f"redi: error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
+    if (earlier := _ended_earlier(cfg, run_dir, multirun)) is not None:
+        return earlier
     from redi.infra.distributed import launch_rank, quiet_other_ranks
     from redi.infra.run_identity import record_config
 
@@ -320,6 +266,34 @@ def main(cfg: DictConfig) -> dict | None:
     return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}
 
 
+def _ended_earlier(cfg: DictConfig, run_dir: Path, multirun: bool) -> dict | None:
+    """The summary of a run that already ended (and of its control, for a single run), said without importing
+    torch, datasets or transformers; None when the run (or its control) has still to run or resume."""
+    import os
+
+    from redi.control import ended_control_lines
+    from redi.infra.run_result import RunResult
+    from redi.infra.status import Status
+    from redi.sweeps.controls import wants_control
+
+    status = Status(run_dir)
+    if not status.finished or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return None
+    control: list[str] = []
+    if not multirun and wants_control(cfg):
+        control = ended_control_lines(run_dir)
+        if not control:
+            return None
+    log.info(
+        "%s already ended %r at step %s: not running it again", run_dir, status.state, status.data.get("step")
+    )
+    result = RunResult.recorded(status, run_dir, skipped=True)
+    summary = format_summary(result, cfg, control)
+    print(summary, flush=True)
+    _to_run_log(logging.INFO, summary)
+    return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}
+
+
 def _start_control(cfg: DictConfig, hc, run_dir: Path):
     """The alpha = 0 control of a single preference run, started beside it (redi.control); None when not wanted."""
     import os
@@ -345,7 +319,8 @@ def _control_summary(control, run_dir: Path) -> list[str]:
     """Wait for the control to end; the summary's lines about it (redi.control)."""
     from redi.control import control_lines
 
-    return control_lines(run_dir, control, control.wait())
+    code = control.wait()
+    return control_lines(run_dir, control.run_dir, control.log_path, code)
 
 
 def _unparsable_override(argv: list[str]) -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from redi.infra.run_result import RunResult
-from redi.run import format_summary
+from redi.summary import format_summary
 
 
 def test_summary_lists_accuracies_and_the_gain_on_separate_lines():

@@ -65,8 +65,8 @@ def test_a_control_the_sweep_has_already_is_not_added_again():
     assert add_controls([["alpha=0.8", "control=false"]], composed) == [["alpha=0.8", "control=false"]]
 
 
-def _redi(args: list[str], cwd: Path, cache: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "REDI_CACHE_DIR": str(cache)}
+def _redi(args: list[str], cwd: Path, cache: Path, **extra_env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "REDI_CACHE_DIR": str(cache), **extra_env}
     proc = subprocess.run(
         [sys.executable, "-m", "redi.run", *args],
         cwd=cwd,
@@ -115,8 +115,17 @@ def test_a_single_run_trains_its_control_beside_it_and_prints_the_gain(tmp_path,
         in proc.stdout
     )
     assert '"state": "completed"' in (control_dir / "status.json").read_text()
-    again = _redi(args, tmp_path, cache)
-    assert "already finished earlier" in again.stdout and "gain over the control" in again.stdout
+    # the rerun prints both summaries again without starting the control or importing torch (-X importtime)
+    again = _redi(args, tmp_path, cache, PYTHONPROFILEIMPORTTIME="1")
+    assert "already finished earlier" in again.stdout
+    assert (
+        proc.stdout[proc.stdout.index("  control (") :] == again.stdout[again.stdout.index("  control (") :]
+    )
+    imported = {
+        line.split("|")[-1].strip() for line in again.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "hydra" in imported and "torch" not in imported and "datasets" not in imported
+    assert "control: objective=redi alpha=0.0 in" not in again.stdout + again.stderr
 
 
 def test_the_main_job_is_the_default_with_its_control_and_named_sweeps_keep_the_bare_defaults():
