@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
-import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,7 +141,10 @@ def run_point(work: Path, layers: int, response: int, dry: bool) -> dict:
     """One ``experiment=paper_stage2`` run; its peak RSS, wall time and the tokens it trained."""
     work.mkdir(parents=True, exist_ok=True)
     model, vocab = work / f"model_{layers}l", (DRY if dry else SHAPE)["vocab_size"]
-    params = build_model(model, layers, dry)
+    # built in a spawned process: this one stays small, so the peak that redi.run's exec carries over from it is
+    # small too (Linux keeps the larger of the old and the new memory's high-water marks across exec)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        params = pool.apply(build_model, (model, layers, dry))
     if not (work / "tokenizer" / "tokenizer.json").exists():
         tokenizer(vocab).save_pretrained(work / "tokenizer")
     data = work / f"pairs_{response}.jsonl"
@@ -149,19 +153,18 @@ def run_point(work: Path, layers: int, response: int, dry: bool) -> dict:
     # a fresh run directory: in a finished one redi.run would return at once, in an interrupted one resume
     shutil.rmtree(run_dir, ignore_errors=True)
     overrides = [*paper_overrides(work, model, data, response), f"hydra.run.dir={run_dir}"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "redi.run", *overrides], capture_output=True, text=True, env=_env()
-    )
-    seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if proc.returncode != 0:
-        raise SystemExit(f"redi.run exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    if peak <= before:
-        raise SystemExit(
-            "this run's peak RSS is hidden by an earlier, larger child: run the points in separate calls"
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "redi.run", *overrides], stdout=out, stderr=out, env=_env()
         )
+        _, wait_status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not any other child's
+        proc.returncode = os.waitstatus_to_exitcode(wait_status)
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            out.seek(0)
+            raise SystemExit(f"redi.run exited {proc.returncode}:\n{out.read()[-6000:]}")
+    peak = usage.ru_maxrss
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     status = json.loads((run_dir / "status.json").read_text())
     return {
@@ -245,7 +248,7 @@ def backward_point(work: Path, layers: int, response: int) -> dict:
 
 
 def _spawn_point(work: Path, layers: int, response: int, flags: list[str]) -> dict:
-    """One point in its own process (so RUSAGE_CHILDREN and VmHWM are its own); its JSON line and the load."""
+    """One point in its own process (so VmHWM is its own); its JSON line and the load."""
     cmd = [sys.executable, __file__, "--work", str(work), "--point", f"{layers},{response}", *flags]
     out = subprocess.run(cmd, capture_output=True, text=True, env=_env())
     if out.returncode != 0:

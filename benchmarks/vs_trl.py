@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
                         flush=True,
                     )
     check_tokens(results)
-    print(f"load at the end {os.getloadavg()}; {args.threads} thread(s) per side, not niced")
+    print(f"load at the end {os.getloadavg()}; {args.threads} thread(s) per side, nice {os.nice(0)}")
     print(table(results, peak))
 
 
