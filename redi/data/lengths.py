@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from redi.data.tables import take
+
 log = logging.getLogger(__name__)
 CountTexts = Callable[[list[str]], list[int]]
 UNICODE_NORMALISERS = {"NFC", "NFD", "NFKC", "NFKD"}
@@ -176,7 +178,7 @@ def text_chunks(
         while stop < len(rows) and stop - start < CHUNK and size + nbytes[stop] <= max_bytes:
             size += nbytes[stop]
             stop += 1
-        yield texts.take(pa.array(rows[start:stop])).to_pylist()
+        yield take(texts, rows[start:stop]).to_pylist()
         start = stop
 
 

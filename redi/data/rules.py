@@ -24,6 +24,7 @@ from redi.data.decontaminate import NgramIndex, contaminated
 from redi.data.errors import DataError
 from redi.data.formats.base import Format
 from redi.data.lengths import LengthCounter, lengths
+from redi.data.tables import take
 
 log = logging.getLogger(__name__)
 LENGTH_COUNTS = ("paper", "text")
@@ -114,8 +115,8 @@ class Limits:
 
 
 def _first_of_each_prompt(cands: pa.Table, order: np.ndarray) -> np.ndarray:
-    problems = cands.column("problem").take(pa.array(order)).to_pylist()
-    messages = cands.column("prompt_messages").take(pa.array(order)).to_pylist()
+    problems = take(cands.column("problem"), order).to_pylist()
+    messages = take(cands.column("prompt_messages"), order).to_pylist()
     seen: set[tuple[str, str]] = set()
     keep = []
     for k, key in enumerate(zip(problems, messages, strict=True)):
