@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 21's experiments (sweeps/model_teacher.sh, sweeps/shortcut_negatives.sh), in the order they ran on 2 cores
-# (two single-threaded streams), then what was cut for time. A run that finished is skipped when its command runs
+# (two single-threaded streams), then what a third session ran. A run that finished is skipped when its command runs
 # again (its status.json), so this script also finishes the grid. Results: sweeps/model_teacher/,
 # sweeps/shortcut_negatives/ (raw/ and the tables redi analyze writes; ran/ holds the commands as run).
 set -euo pipefail
@@ -14,6 +14,7 @@ step model_teacher A1 "$@"
 step model_teacher C "$@"
 step model_teacher A2 "$@"
 step shortcut_negatives D "$@"
-# cut for time (not run yet): alpha 1 and 0.5 at lr 1e-4, DPO / SimPO at two betas each, lr 3e-5
+# ran in a third session (ran/commands_third_session.txt): alpha 1 and 0.5 at lr 1e-4, DPO / SimPO at two betas
+# each at 1e-5 (B), lr 3e-5 (A3)
 step model_teacher B "$@"
 step model_teacher A3 "$@"
