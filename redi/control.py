@@ -52,9 +52,7 @@ class ControlProcess:
         predicted name's directory may hold a run of another config, and the control ran beside it
         (redi.infra.run_identity)."""
         code = self.process.wait()
-        said = [line for line in _read(self.log_path).splitlines() if line.startswith("  run directory: ")]
-        if said:
-            self.run_dir = Path(said[-1].split(": ", 1)[1].strip())
+        self.run_dir = run_dir_said(self.log_path) or self.run_dir
         return code
 
     def stop(self) -> None:
@@ -65,6 +63,12 @@ class ControlProcess:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def run_dir_said(log_path: Path) -> Path | None:
+    """The run directory the control's summary in ``log_path`` names ("  run directory: ..."), None before it."""
+    said = [line for line in _read(log_path).splitlines() if line.startswith("  run directory: ")]
+    return Path(said[-1].split(": ", 1)[1].strip()) if said else None
 
 
 def _read(path: Path) -> str:
@@ -112,10 +116,7 @@ def ended_control_lines(run_dir: Path) -> list[str]:
     from redi.infra.status import Status
 
     log_path = Path(run_dir) / LOG_NAME
-    said = [line for line in _read(log_path).splitlines() if line.startswith("  run directory: ")]
-    if not said:
-        return []
-    control_dir = Path(said[-1].split(": ", 1)[1].strip())
-    if not Status(control_dir).finished:
+    control_dir = run_dir_said(log_path)
+    if control_dir is None or not Status(control_dir).finished:
         return []
     return control_lines(Path(run_dir), control_dir, log_path, 0)

@@ -214,12 +214,7 @@ def main(cfg: DictConfig) -> dict | None:
         record_config(run_dir, *composed)  # the config this directory's run started with, written once
     quiet_other_ranks()  # with several processes, rank 0 alone writes run.log and the summary
     user_errors = _user_errors()
-    if not sys.stderr.isatty():  # progress bars only on a terminal; logs stay readable
-        import datasets
-        import transformers
-
-        transformers.utils.logging.disable_progress_bar()
-        datasets.disable_progress_bars()
+    _quiet_progress_bars()
     from redi.infra.lock import RunLockedError
     from redi.infra.session import Interrupted, SignalStop
 
@@ -259,11 +254,26 @@ def main(cfg: DictConfig) -> dict | None:
     finally:
         if control is not None:
             control.stop()  # only when the run did not end normally: it was waited for otherwise
-    if launch_rank() == 0:
-        summary = format_summary(result, cfg, control_summary)
+    return _report(result, cfg, control_summary, run_dir, printed=launch_rank() == 0)
+
+
+def _report(result, cfg: DictConfig, control: list[str], run_dir: Path, printed: bool = True) -> dict:
+    """Print the run's summary (on the console and in run.log) when ``printed``; the dict a sweep member returns."""
+    if printed:
+        summary = format_summary(result, cfg, control)
         print(summary, flush=True)
         _to_run_log(logging.INFO, summary)
     return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}
+
+
+def _quiet_progress_bars() -> None:
+    """Progress bars of transformers and datasets only on a terminal, so logs stay readable."""
+    if not sys.stderr.isatty():
+        import datasets
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
 
 
 def _ended_earlier(cfg: DictConfig, run_dir: Path, multirun: bool) -> dict | None:
@@ -287,11 +297,7 @@ def _ended_earlier(cfg: DictConfig, run_dir: Path, multirun: bool) -> dict | Non
     log.info(
         "%s already ended %r at step %s: not running it again", run_dir, status.state, status.data.get("step")
     )
-    result = RunResult.recorded(status, run_dir, skipped=True)
-    summary = format_summary(result, cfg, control)
-    print(summary, flush=True)
-    _to_run_log(logging.INFO, summary)
-    return {"state": result.state, "run_dir": str(run_dir), "reason": result.reason}
+    return _report(RunResult.recorded(status, run_dir, skipped=True), cfg, control, run_dir)
 
 
 def _start_control(cfg: DictConfig, hc, run_dir: Path):
